@@ -1,0 +1,58 @@
+{
+  "targets": [
+    {
+      "target_name": "shoal_native",
+      "sources": [
+        "native/addon/addon.cc"
+      ],
+      "include_dirs": [
+        "<!@(node -p \"require('node-addon-api').include\")"
+      ],
+      "defines": [
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NAPI_VERSION=8"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-Wall"
+      ]
+    },
+    {
+      "target_name": "shoal-init",
+      "type": "executable",
+      "sources": [
+        "native/helper/init.c",
+        "native/helper/plan.c",
+        "native/helper/mounts.c",
+        "native/helper/seccomp.c",
+        "native/helper/util.c"
+      ],
+      "cflags": [
+        "-std=gnu11",
+        "-Wall",
+        "-O2"
+      ],
+      "ldflags": [
+        "-ldl"
+      ],
+      "libraries": [
+        "-ldl"
+      ]
+    },
+    {
+      "target_name": "shoal-probe",
+      "type": "executable",
+      "sources": [
+        "native/probe/probe.c"
+      ],
+      "cflags": [
+        "-std=gnu11",
+        "-Wall",
+        "-O2"
+      ],
+      "ldflags": [
+        "-static"
+      ]
+    }
+  ]
+}

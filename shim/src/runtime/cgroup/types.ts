@@ -1,0 +1,31 @@
+import type { LinuxResources } from '../../../../spec/src/config';
+
+/** Where the cgroup hierarchy lives on this host. */
+export type CgroupMode = 'v2' | 'hybrid' | 'v1';
+
+/**
+ * A container's cgroup, created from config.json (linux.cgroupsPath + linux.resources).
+ * Serializable: `toJSON()` is stored in the container state so any later shoal process
+ * (kill, delete, pause, update, events) can reopen it with `CgroupManager.load()`.
+ */
+export interface CgroupHandle {
+  /** "v2" | "hybrid" | "v1". */
+  readonly mode: CgroupMode;
+  /** The cgroup path relative to each hierarchy root, e.g. "/shoal/abc" or "/user.slice/x". */
+  readonly path: string;
+  /** Every cgroup.procs file the init must be written into (one per v1 hierarchy, one on v2). */
+  procsFiles(): string[];
+  /** Absolute host directories of this cgroup (for cleanup and tests). */
+  dirs(): string[];
+  /** pids currently in the cgroup (all hierarchies merged). */
+  pids(): number[];
+  /** Freeze or thaw; resolves when the kernel reports the state reached. */
+  setFrozen(frozen: boolean): Promise<void>;
+  /** Whether the cgroup is frozen now. */
+  isFrozen(): boolean;
+  /** Apply resources (update). Errors name the file and the reason. */
+  apply(resources: LinuxResources): void;
+  /** Kill every process in it (SIGKILL), then remove all dirs, retrying on EBUSY. */
+  destroy(): Promise<void>;
+  toJSON(): { mode: CgroupMode; path: string };
+}
