@@ -25,12 +25,14 @@
         "native/helper/plan.c",
         "native/helper/mounts.c",
         "native/helper/seccomp.c",
+        "native/helper/caps.c",
         "native/helper/util.c"
       ],
       "cflags": [
         "-std=gnu11",
         "-Wall",
-        "-O2"
+        "-O2",
+        "-D_GNU_SOURCE"
       ],
       "ldflags": [
         "-ldl"
@@ -48,7 +50,8 @@
       "cflags": [
         "-std=gnu11",
         "-Wall",
-        "-O2"
+        "-O2",
+        "-D_GNU_SOURCE"
       ],
       "ldflags": [
         "-static"

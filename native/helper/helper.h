@@ -123,4 +123,13 @@ int seccomp_prepare(const struct plan *p, struct err *e);
 int seccomp_load_prepared(struct err *e);
 int seccomp_present(const struct plan *p);
 
+/* --- seccomp.c / caps.c additions (owned by the seccomp/caps work) --- */
+/* Listener fd from a filter with SCMP_ACT_NOTIFY rules after seccomp_load_prepared, or -1. */
+int seccomp_notify_fd_get(void);
+/* caps.c: OP_CAPS (bounding, effective, inheritable, permitted, ambient as hex u64). */
+int caps_apply(const struct rec *r, struct err *e);
+/* prctl(PR_SET_KEEPCAPS, 1): call before setresuid so the permitted set survives. */
+int caps_keep_for_setuid(void);
+/* --- end seccomp.c / caps.c additions --- */
+
 #endif

@@ -1,0 +1,315 @@
+/*
+ * shoal_native: the handful of Linux syscalls Node does not expose (pidfds, SCM_RIGHTS, ptys,
+ * subreaper, prctl). Flat functions; this file does argument checks and conversion only, every
+ * decision lives in TypeScript (shim/src/native.ts is the typed contract).
+ *
+ * Errors are thrown as JS Errors shaped like Node's system errors: `code` is the errno name
+ * ("ESRCH"), `errno` the number, `syscall` the failing call. Built with NAPI_DISABLE_CPP_EXCEPTIONS,
+ * so every throw is followed by returning an empty value.
+ */
+#include <napi.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <string>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+namespace {
+
+// Largest payload recvFd accepts next to the fd; the console-socket protocol sends a short
+// path or tag, never more.
+constexpr size_t kMaxData = 4096;
+
+const char *ErrnoName(int err) {
+  switch (err) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(ENOEXEC) E(EBADF)
+    E(ECHILD) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(ENODEV)
+    E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(ENOSPC) E(EPIPE)
+    E(ERANGE) E(ENAMETOOLONG) E(ENOSYS) E(ENOTSOCK) E(EMSGSIZE) E(EPROTOTYPE)
+    E(EOPNOTSUPP) E(EAFNOSUPPORT) E(ECONNREFUSED) E(ECONNRESET) E(ENOTCONN) E(ETIMEDOUT)
+#undef E
+    default: return "UNKNOWN";
+  }
+}
+
+// Throws a system error and returns the empty value the caller must return.
+Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
+  std::string msg = std::string(syscall_name) + " failed: " + ErrnoName(err) + " (" + strerror(err) + ")";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall_name));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const std::string &msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Reads info[i] as a non-negative int32 (an fd, pid or count); false after throwing a TypeError.
+bool IntArg(const Napi::CallbackInfo &info, size_t i, const char *name, int *out, int min = 0) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    ThrowType(info.Env(), std::string(name) + " must be a number");
+    return false;
+  }
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d != static_cast<double>(static_cast<int>(d)) || d < min) {
+    ThrowType(info.Env(), std::string(name) + " must be an integer >= " + std::to_string(min));
+    return false;
+  }
+  *out = static_cast<int>(d);
+  return true;
+}
+
+bool StringArg(const Napi::CallbackInfo &info, size_t i, const char *name, std::string *out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    ThrowType(info.Env(), std::string(name) + " must be a string");
+    return false;
+  }
+  *out = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+// pidfdOpen(pid) -> fd. The fd is CLOEXEC (pidfds always are).
+Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
+  int pid;
+  if (!IntArg(info, 0, "pid", &pid, 1)) return info.Env().Undefined();
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return ThrowErrno(info.Env(), errno, "pidfd_open");
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
+}
+
+// pidfdSendSignal(fd, sig): signals through the pidfd, so a recycled pid is never hit.
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo &info) {
+  int fd, sig;
+  if (!IntArg(info, 0, "fd", &fd) || !IntArg(info, 1, "sig", &sig)) return info.Env().Undefined();
+  if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0)
+    return ThrowErrno(info.Env(), errno, "pidfd_send_signal");
+  return info.Env().Undefined();
+}
+
+// pidfdWaitExit(fd) -> {status, signal} | null. Non-blocking reap of one of the caller's own
+// children through its pidfd; never waits on -1 behind libuv's back.
+Napi::Value PidfdWaitExit(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do {
+    rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &si, WEXITED | WNOHANG);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) return ThrowErrno(env, errno, "waitid");
+  if (si.si_pid == 0) return env.Null();  // still running
+  Napi::Object res = Napi::Object::New(env);
+  if (si.si_code == CLD_EXITED) {
+    res.Set("status", Napi::Number::New(env, si.si_status));
+    res.Set("signal", env.Null());
+  } else {
+    // Killed or dumped: report the shell convention 128+signo as status too.
+    res.Set("status", Napi::Number::New(env, 128 + si.si_status));
+    res.Set("signal", Napi::Number::New(env, si.si_status));
+  }
+  return res;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return info.Env().Undefined();
+  // Linux releases the fd even when close fails with EINTR, so never retry.
+  if (close(fd) < 0 && errno != EINTR) return ThrowErrno(info.Env(), errno, "close");
+  return info.Env().Undefined();
+}
+
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) return ThrowType(info.Env(), "on must be a boolean");
+  unsigned long on = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
+  if (prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) < 0)
+    return ThrowErrno(info.Env(), errno, "prctl");
+  return info.Env().Undefined();
+}
+
+// recvFd(socketFd) -> {fd, data}. Blocking: callers use it on sockets they know are ready
+// (a console socket after accept) or in a worker. The received fd is CLOEXEC.
+Napi::Value RecvFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int sock;
+  if (!IntArg(info, 0, "socketFd", &sock)) return env.Undefined();
+  char buf[kMaxData];
+  union {
+    char raw[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {buf, sizeof buf};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.raw;
+  msg.msg_controllen = sizeof ctl.raw;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, errno, "recvmsg");
+  int fd = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      break;
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) {
+    if (fd >= 0) close(fd);
+    return ThrowErrno(env, EMSGSIZE, "recvmsg");
+  }
+  if (fd < 0) {
+    // Peer closed (n == 0) or sent a message without an fd.
+    return ThrowErrno(env, n == 0 ? ECONNRESET : EBADF, "recvmsg");
+  }
+  Napi::Object res = Napi::Object::New(env);
+  res.Set("fd", Napi::Number::New(env, fd));
+  res.Set("data", Napi::String::New(env, buf, static_cast<size_t>(n)));
+  return res;
+}
+
+// sendFd(socketFd, fd, data): one message carrying fd via SCM_RIGHTS plus data (at least one byte
+// is sent, since a zero-length datagram with only ancillary data is lost on some socket types).
+Napi::Value SendFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int sock, fd;
+  std::string data;
+  if (!IntArg(info, 0, "socketFd", &sock) || !IntArg(info, 1, "fd", &fd)) return env.Undefined();
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!StringArg(info, 2, "data", &data)) return env.Undefined();
+  }
+  if (data.size() > kMaxData) return ThrowType(env, "data must be at most 4096 bytes");
+  char zero = 0;
+  struct iovec iov;
+  if (data.empty()) {
+    iov.iov_base = &zero;
+    iov.iov_len = 1;
+  } else {
+    iov.iov_base = const_cast<char *>(data.data());
+    iov.iov_len = data.size();
+  }
+  union {
+    char raw[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.raw;
+  msg.msg_controllen = sizeof ctl.raw;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, errno, "sendmsg");
+  return env.Undefined();
+}
+
+// socketpair() -> [fd, fd]: AF_UNIX SOCK_SEQPACKET, both ends CLOEXEC.
+Napi::Value SocketPair(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return ThrowErrno(env, errno, "socketpair");
+  Napi::Array res = Napi::Array::New(env, 2);
+  res.Set(0u, Napi::Number::New(env, sv[0]));
+  res.Set(1u, Napi::Number::New(env, sv[1]));
+  return res;
+}
+
+Napi::Value Ptsname(const Napi::CallbackInfo &info) {
+  int fd;
+  if (!IntArg(info, 0, "masterFd", &fd)) return info.Env().Undefined();
+  char name[128];
+  int rc = ptsname_r(fd, name, sizeof name);
+  if (rc != 0) return ThrowErrno(info.Env(), rc > 0 ? rc : errno, "ptsname");
+  return Napi::String::New(info.Env(), name);
+}
+
+Napi::Value SetWinsize(const Napi::CallbackInfo &info) {
+  int fd, rows, cols;
+  if (!IntArg(info, 0, "fd", &fd) || !IntArg(info, 1, "rows", &rows) || !IntArg(info, 2, "cols", &cols))
+    return info.Env().Undefined();
+  if (rows > 0xffff || cols > 0xffff) return ThrowType(info.Env(), "rows and cols must fit in 16 bits");
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  ws.ws_row = static_cast<unsigned short>(rows);
+  ws.ws_col = static_cast<unsigned short>(cols);
+  if (ioctl(fd, TIOCSWINSZ, &ws) < 0) return ThrowErrno(info.Env(), errno, "ioctl");
+  return info.Env().Undefined();
+}
+
+// prctlSetName(name): names the calling thread (the main thread for JS callers) so `ps` shows the
+// stage; the kernel truncates to 15 bytes.
+Napi::Value PrctlSetName(const Napi::CallbackInfo &info) {
+  std::string name;
+  if (!StringArg(info, 0, "name", &name)) return info.Env().Undefined();
+  if (prctl(PR_SET_NAME, name.c_str(), 0, 0, 0) < 0) return ThrowErrno(info.Env(), errno, "prctl");
+  return info.Env().Undefined();
+}
+
+Napi::Value FdIsCloexec(const Napi::CallbackInfo &info) {
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return info.Env().Undefined();
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return ThrowErrno(info.Env(), errno, "fcntl");
+  return Napi::Boolean::New(info.Env(), (flags & FD_CLOEXEC) != 0);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
+  exports.Set("pidfdWaitExit", Napi::Function::New(env, PidfdWaitExit, "pidfdWaitExit"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
+  exports.Set("ptsname", Napi::Function::New(env, Ptsname, "ptsname"));
+  exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
+  exports.Set("prctlSetName", Napi::Function::New(env, PrctlSetName, "prctlSetName"));
+  exports.Set("fdIsCloexec", Napi::Function::New(env, FdIsCloexec, "fdIsCloexec"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(shoal_native, Init)

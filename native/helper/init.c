@@ -1,0 +1,489 @@
+/*
+ * shoal-init: started by the shoal CLI (or the shim) as `shoal-init <sync-fd>`, single-threaded.
+ *
+ * The parent half joins the namespaces named by path, clones the container's init into the new
+ * namespaces, places it in its cgroups, writes its uid/gid maps, oom_score_adj and rlimits, and
+ * reports "PID <host pid>" to the runtime. In "create" mode it then exits, so the init is
+ * reparented to the caller's subreaper (containerd's shim); in "run" mode it stays and exits with
+ * the init's status (128+signal when killed).
+ *
+ * The child half interprets the plan in order (mounts, devices, hooks, pivot_root, paths, sysctl,
+ * hostname ...), reports "READY", waits on exec.fifo until `start`, then switches user and
+ * capabilities, loads seccomp and execs the process.
+ *
+ * Messages to the runtime on the sync fd, one per line:
+ *   PID <pid> | HOOKS | READY | ERR <stage>\t<errno>\t<path>\t<detail>
+ * The runtime answers HOOKS with 'C' <u32 length> <state json>.
+ */
+
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int sync_fd = -1;
+static struct plan plan;
+static char *state_json = NULL;
+static size_t state_len = 0;
+/* Opened by the parent half before it joins any namespace (host paths), inherited by the init. */
+static int fifo_fd = -1, console_sock = -1;
+
+static void send_line(const char *s) {
+  if (sync_fd >= 0) write_full(sync_fd, s, strlen(s));
+}
+
+/* Report e to the runtime and end this process. */
+static void die(const struct err *e) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "ERR %s\t%d\t%s\t%s\n", e->stage, e->errnum, e->path, e->detail);
+  send_line(buf);
+  _exit(1);
+}
+
+#define CHECK(call) do { if ((call) < 0) die(&e); } while (0)
+
+static int ns_flag(const char *type) {
+  static const struct { const char *n; int f; } t[] = {
+      {"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS}, {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID},
+      {"net", CLONE_NEWNET}, {"network", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+      {"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME}};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(t[i].n, type) == 0) return t[i].f;
+  return 0;
+}
+
+/* setns for every OP_JOIN_NS, the user namespace first (the others are owned by it). */
+static int join_namespaces(struct err *e) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint32_t i = 0; i < plan.n; i++) {
+      const struct rec *r = &plan.recs[i];
+      if (r->op != OP_JOIN_NS) continue;
+      int is_user = strcmp(r->argv[0], "user") == 0;
+      if ((pass == 0) != is_user) continue;
+      int fd = open(r->argv[1], O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return fail(e, "open namespace", errno, r->argv[1], r->argv[0]);
+      int rc = setns(fd, ns_flag(r->argv[0]));
+      int err = errno;
+      close(fd);
+      if (rc < 0) return fail(e, "setns", err, r->argv[1], r->argv[0]);
+    }
+  }
+  return 0;
+}
+
+/* Parent side, after clone: cgroups, rlimits, oom score, id maps, all on the child's host pid. */
+static int setup_child_from_parent(pid_t pid, struct err *e) {
+  char path[128], buf[64];
+  for (uint32_t i = 0; i < plan.n; i++) {
+    const struct rec *r = &plan.recs[i];
+    switch (r->op) {
+    case OP_CGROUP_PROCS: {
+      int n = snprintf(buf, sizeof buf, "%d", pid);
+      if (write_file(r->argv[0], buf, (size_t)n) < 0) return fail(e, "join cgroup", errno, r->argv[0], "");
+      break;
+    }
+    case OP_OOM_SCORE_ADJ:
+      snprintf(path, sizeof path, "/proc/%d/oom_score_adj", pid);
+      if (write_file(path, r->argv[0], strlen(r->argv[0])) < 0) return fail(e, "oom_score_adj", errno, path, r->argv[0]);
+      break;
+    case OP_RLIMIT: {
+      struct rlimit rl;
+      int res = atoi(r->argv[0]);
+      rl.rlim_cur = strcmp(r->argv[1], "-1") == 0 ? RLIM_INFINITY : strtoull(r->argv[1], NULL, 10);
+      rl.rlim_max = strcmp(r->argv[2], "-1") == 0 ? RLIM_INFINITY : strtoull(r->argv[2], NULL, 10);
+      if (prlimit(pid, res, &rl, NULL) < 0) return fail(e, "setrlimit", errno, r->argv[0], "");
+      break;
+    }
+    case OP_SETGROUPS_DENY:
+      snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
+      if (write_file(path, "deny", 4) < 0) return fail(e, "setgroups deny", errno, path, "");
+      break;
+    case OP_UID_MAP:
+    case OP_GID_MAP:
+      snprintf(path, sizeof path, "/proc/%d/%s", pid, r->op == OP_UID_MAP ? "uid_map" : "gid_map");
+      if (write_file(path, r->argv[0], strlen(r->argv[0])) < 0) return fail(e, "write id map", errno, path, r->argv[0]);
+      break;
+    }
+  }
+  return 0;
+}
+
+/* Run a hook from inside the container's namespaces: state json on stdin, bounded by timeout. */
+static int run_hook(const struct rec *r, struct err *e) {
+  /* args: stage, path, timeout, nargs, args..., env... */
+  const char *stage = r->argv[0], *path = r->argv[1];
+  int timeout = atoi(r->argv[2]);
+  int nargs = atoi(r->argv[3]);
+  char **args = &r->argv[4];
+  char **env = &r->argv[4 + nargs];
+  char *argv_buf[nargs + 2];
+  for (int i = 0; i < nargs; i++) argv_buf[i] = args[i];
+  if (nargs == 0) { argv_buf[0] = (char *)path; nargs = 1; }
+  argv_buf[nargs] = NULL;
+  int envc = (int)r->argc - 4 - atoi(r->argv[3]);
+  char *env_buf[envc + 1];
+  for (int i = 0; i < envc; i++) env_buf[i] = env[i];
+  env_buf[envc] = NULL;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return fail(e, stage, errno, path, "pipe");
+  pid_t pid = fork();
+  if (pid < 0) return fail(e, stage, errno, path, "fork");
+  if (pid == 0) {
+    dup2(p[0], 0);
+    execve(path, argv_buf, env_buf);
+    _exit(127);
+  }
+  close(p[0]);
+  signal(SIGPIPE, SIG_IGN);
+  if (state_json) write_full(p[1], state_json, state_len);
+  close(p[1]);
+  int status;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    pid_t w = waitpid(pid, &status, timeout > 0 ? WNOHANG : 0);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) return fail(e, stage, errno, path, "wait");
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (timeout > 0 && now.tv_sec - start.tv_sec >= timeout) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      char d[64];
+      snprintf(d, sizeof d, "timed out after %ds", timeout);
+      return fail(e, stage, 0, path, d);
+    }
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  char d[64];
+  if (WIFEXITED(status)) snprintf(d, sizeof d, "exit status %d", WEXITSTATUS(status));
+  else snprintf(d, sizeof d, "killed by signal %d", WTERMSIG(status));
+  return fail(e, stage, 0, path, d);
+}
+
+/* Ask the runtime to run its own hooks (prestart, createRuntime), and receive the state json. */
+static int hook_sync(struct err *e) {
+  send_line("HOOKS\n");
+  unsigned char h[5];
+  if (read_full(sync_fd, h, 5) < 0 || h[0] != 'C') return fail(e, "hook sync", errno, "", "runtime went away");
+  uint32_t len = (uint32_t)h[1] | ((uint32_t)h[2] << 8) | ((uint32_t)h[3] << 16) | ((uint32_t)h[4] << 24);
+  if (len > (16u << 20)) return fail(e, "hook sync", EINVAL, "", "state too large");
+  free(state_json);
+  state_json = malloc(len + 1);
+  if (!state_json || read_full(sync_fd, state_json, len) < 0) return fail(e, "hook sync", errno, "", "");
+  state_json[len] = 0;
+  state_len = len;
+  return 0;
+}
+
+/* Connect to the console socket (host path, so before pivot_root). */
+static int console_connect(const char *path, struct err *e) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return fail(e, "console socket", errno, path, "");
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof a.sun_path) return fail(e, "console socket", ENAMETOOLONG, path, "");
+  strcpy(a.sun_path, path);
+  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) return fail(e, "console socket", errno, path, "connect");
+  return s;
+}
+
+/* Create the pty from the container's devpts, make it the stdio and controlling terminal, bind
+ * the slave over /dev/console, and send the master (with the pty name) over the console socket. */
+static int setup_console(int sock, struct err *e) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return fail(e, "open /dev/ptmx", errno, "/dev/ptmx", "");
+  int unlock = 0, n = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) return fail(e, "unlockpt", errno, "/dev/ptmx", "");
+  if (ioctl(master, TIOCGPTN, &n) < 0) return fail(e, "ptsname", errno, "/dev/ptmx", "");
+  char name[64];
+  snprintf(name, sizeof name, "/dev/pts/%d", n);
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) return fail(e, "open pty slave", errno, name, "");
+  int c = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (c >= 0) close(c);
+  if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0) return fail(e, "bind /dev/console", errno, name, "");
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &master, sizeof(int));
+  if (sendmsg(sock, &m, 0) < 0) return fail(e, "send console", errno, "", "");
+  close(master);
+  close(sock);
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(slave, fd) < 0) return fail(e, "dup2 pty", errno, name, "");
+  if (ioctl(0, TIOCSCTTY, 0) < 0) return fail(e, "set controlling tty", errno, name, "");
+  if (slave > 2) close(slave);
+  return 0;
+}
+
+/* Find args[0] on the container's PATH (from its env), as execvp would, before start. */
+static int resolve_exec(char **args, char **env, char *out, size_t outlen, struct err *e) {
+  if (!args || !args[0]) return fail(e, "exec", EINVAL, "", "no process args");
+  if (strchr(args[0], '/')) {
+    snprintf(out, outlen, "%s", args[0]);
+    if (access(out, X_OK) < 0) return fail(e, "exec", errno, out, "");
+    return 0;
+  }
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (char **p = env; p && *p; p++)
+    if (strncmp(*p, "PATH=", 5) == 0) path = *p + 5;
+  const char *s = path;
+  while (*s) {
+    const char *end = strchr(s, ':');
+    size_t l = end ? (size_t)(end - s) : strlen(s);
+    snprintf(out, outlen, "%.*s/%s", (int)l, l ? s : ".", args[0]);
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 0;
+    if (!end) break;
+    s = end + 1;
+  }
+  return fail(e, "exec", ENOENT, args[0], "executable file not found in $PATH");
+}
+
+/* Reset what Node and the helper changed and what execve would keep: dispositions, mask. */
+static void reset_signals(void) {
+  struct sigaction sa = {.sa_handler = SIG_DFL};
+  for (int s = 1; s < NSIG; s++) sigaction(s, &sa, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+static int set_user(const struct rec *r, const struct rec *caps, struct err *e) {
+  uid_t uid = r ? (uid_t)strtoul(r->argv[0], NULL, 10) : 0;
+  gid_t gid = r ? (gid_t)strtoul(r->argv[1], NULL, 10) : 0;
+  int ngroups = r ? (int)r->argc - 2 : 0;
+  gid_t groups[ngroups > 0 ? ngroups : 1];
+  for (int i = 0; i < ngroups; i++) groups[i] = (gid_t)strtoul(r->argv[2 + i], NULL, 10);
+  if (setgroups((size_t)ngroups, groups) < 0 && !(errno == EPERM && ngroups == 0))
+    return fail(e, "setgroups", errno, "", "");
+  if (caps_keep_for_setuid() < 0) return fail(e, "keep capabilities", errno, "", "");
+  if (setresgid(gid, gid, gid) < 0) return fail(e, "setgid", errno, r ? r->argv[1] : "0", "");
+  if (setresuid(uid, uid, uid) < 0) return fail(e, "setuid", errno, r ? r->argv[0] : "0", "");
+  prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  /* caps_apply regains the kept permitted set, drops the bounding set, then capset + ambient. */
+  if (caps && caps_apply(caps, e) < 0) return -1;
+  return 0;
+}
+
+static void child(int go_fd, int clone_flags) {
+  struct err e = {0};
+  char one;
+  /* Wait until the parent has placed us in our cgroups and written the id maps. */
+  if (read_full(go_fd, &one, 1) < 0) _exit(1);
+  close(go_fd);
+  prctl(PR_SET_NAME, "shoal:[init]", 0, 0, 0);
+  if (setsid() < 0) { fail(&e, "setsid", errno, "", ""); die(&e); }
+  int userns = (clone_flags & CLONE_NEWUSER) != 0;
+  if (userns) {
+    if (setresgid(0, 0, 0) < 0) { fail(&e, "setgid 0 in user namespace", errno, "", ""); die(&e); }
+    if (setresuid(0, 0, 0) < 0) { fail(&e, "setuid 0 in user namespace", errno, "", ""); die(&e); }
+  }
+  if (plan_find(&plan, OP_UNSHARE_CGROUPNS) && unshare(CLONE_NEWCGROUP) < 0) {
+    fail(&e, "unshare cgroup namespace", errno, "", "");
+    die(&e);
+  }
+  /* A joined user namespace (by path) also means no mknod. */
+  for (uint32_t i = 0; i < plan.n; i++)
+    if (plan.recs[i].op == OP_JOIN_NS && strcmp(plan.recs[i].argv[0], "user") == 0) userns = 1;
+
+  const struct rec *rr = plan_find(&plan, OP_ROOTFS);
+  const char *rootfs = rr ? rr->argv[0] : NULL;
+  int preserve = 0;
+  const struct rec *user = NULL, *caps = NULL, *args = NULL, *envr = NULL, *cwd = NULL, *umaskr = NULL;
+  int nnp = 0, seccomp = 0;
+
+  if (rootfs) CHECK(mounts_prepare_root(&plan, &e));
+  for (uint32_t i = 0; i < plan.n; i++) {
+    const struct rec *r = &plan.recs[i];
+    switch (r->op) {
+    case OP_SECCOMP_BEGIN: CHECK(seccomp_prepare(&plan, &e)); seccomp = 1; break;
+    case OP_MOUNT: CHECK(mounts_apply(r, rootfs, userns, &e)); break;
+    case OP_DEVICE: CHECK(device_create(r, rootfs, userns, &e)); break;
+    case OP_SYMLINK: CHECK(symlink_create(r, rootfs, &e)); break;
+    case OP_MKDIR: CHECK(mkdir_in_root(r, rootfs, &e)); break;
+    case OP_HOOK_SYNC: CHECK(hook_sync(&e)); break;
+    case OP_HOOK: if (strcmp(r->argv[0], "startContainer") != 0) CHECK(run_hook(r, &e)); break;
+    case OP_PIVOT: CHECK(do_pivot(rootfs, r->argv[0], &e)); break;
+    case OP_DEV_CONSOLE: if (console_sock >= 0) { CHECK(setup_console(console_sock, &e)); console_sock = -1; } break;
+    case OP_READONLY_ROOT: CHECK(readonly_root(&e)); break;
+    case OP_MASK: CHECK(mask_path(r->argv[0], &e)); break;
+    case OP_READONLY_PATH: CHECK(readonly_path(r->argv[0], &e)); break;
+    case OP_SYSCTL: {
+      char p[PATH_MAX];
+      int n = snprintf(p, sizeof p, "/proc/sys/");
+      for (const char *k = r->argv[0]; *k && n < (int)sizeof p - 1; k++) p[n++] = *k == '.' ? '/' : *k;
+      p[n] = 0;
+      if (write_file(p, r->argv[1], strlen(r->argv[1])) < 0) { fail(&e, "sysctl", errno, p, r->argv[1]); die(&e); }
+      break;
+    }
+    case OP_HOSTNAME:
+      if (sethostname(r->argv[0], strlen(r->argv[0])) < 0) { fail(&e, "sethostname", errno, r->argv[0], ""); die(&e); }
+      break;
+    case OP_DOMAINNAME:
+      if (setdomainname(r->argv[0], strlen(r->argv[0])) < 0) { fail(&e, "setdomainname", errno, r->argv[0], ""); die(&e); }
+      break;
+    case OP_PERSONALITY:
+      if (personality(strtoul(r->argv[0], NULL, 0)) < 0) { fail(&e, "personality", errno, r->argv[0], ""); die(&e); }
+      break;
+    case OP_PRESERVE_FDS: preserve = atoi(r->argv[0]); break;
+    case OP_USER: user = r; break;
+    case OP_CAPS: caps = r; break;
+    case OP_NO_NEW_PRIVS: nnp = 1; break;
+    case OP_ARGS: args = r; break;
+    case OP_ENV: envr = r; break;
+    case OP_CWD: cwd = r; break;
+    case OP_UMASK: umaskr = r; break;
+    }
+  }
+  if (console_sock >= 0) CHECK(setup_console(console_sock, &e));
+
+  char **envp = envr ? envr->argv : (char *[]){NULL};
+  char exe[PATH_MAX];
+  CHECK(resolve_exec(args ? args->argv : NULL, envp, exe, sizeof exe, &e));
+  /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have it. */
+  if (seccomp && !nnp) CHECK(seccomp_load_prepared(&e));
+  CHECK(set_user(user, caps, &e));
+  if (cwd && chdir(cwd->argv[0]) < 0) { fail(&e, "chdir", errno, cwd->argv[0], "cwd"); die(&e); }
+  umask(umaskr ? (mode_t)strtoul(umaskr->argv[0], NULL, 8) : 022);
+
+  /* Everything that can fail at create has been done: tell the runtime, then wait for start. */
+  send_line("READY\n");
+  close(sync_fd);
+  sync_fd = -1;
+  if (fifo_fd >= 0) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fifo_fd);
+    int w = open(p, O_WRONLY | O_CLOEXEC);
+    if (w < 0) { dprintf(2, "shoal-init: open exec fifo: %s\n", strerror(errno)); _exit(1); }
+    if (write(w, "0", 1) != 1) _exit(1);
+    close(w);
+    close(fifo_fd);
+  }
+  for (uint32_t i = 0; i < plan.n; i++) {
+    const struct rec *r = &plan.recs[i];
+    if (r->op == OP_HOOK && strcmp(r->argv[0], "startContainer") == 0 && run_hook(r, &e) < 0) {
+      dprintf(2, "shoal-init: %s hook %s: %s\n", e.stage, e.path, e.detail);
+      _exit(1);
+    }
+  }
+  if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) { dprintf(2, "shoal-init: no_new_privs: %s\n", strerror(errno)); _exit(1); }
+  if (seccomp && nnp && seccomp_load_prepared(&e) < 0) { dprintf(2, "shoal-init: seccomp: %s\n", strerror(e.errnum)); _exit(1); }
+  for (int fd = 0; fd < 3; fd++) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
+  /* Only stdio and the preserved fds reach the process (CVE-2024-21626). */
+  syscall(SYS_close_range, 3 + preserve, ~0U, CLOSE_RANGE_CLOEXEC);
+  reset_signals();
+  execve(exe, args->argv, envp);
+  dprintf(2, "shoal-init: exec %s: %s\n", exe, strerror(errno));
+  _exit(127);
+}
+
+int main(int argc, char **argv) {
+  struct err e = {0};
+  if (argc < 2) {
+    dprintf(2, "usage: shoal-init <sync-fd> (started by shoal, not by hand)\n");
+    return 2;
+  }
+  sync_fd = atoi(argv[1]);
+  int fl = fcntl(sync_fd, F_GETFL);
+  if (fl < 0) { dprintf(2, "shoal-init: bad sync fd\n"); return 2; }
+  fcntl(sync_fd, F_SETFL, fl & ~O_NONBLOCK);
+  fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+  /* Die with the runtime while we are still its helper. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  signal(SIGPIPE, SIG_DFL);
+  if (plan_read(sync_fd, &plan) < 0) { fail(&e, "read plan", errno, "", ""); die(&e); }
+  prctl(PR_SET_NAME, "shoal:[parent]", 0, 0, 0);
+
+  const struct rec *mode = plan_find(&plan, OP_MODE);
+  int run_mode = mode && strcmp(mode->argv[0], "run") == 0;
+  const struct rec *cf = plan_find(&plan, OP_CLONE_FLAGS);
+  int flags = cf ? (int)strtol(cf->argv[0], NULL, 0) : 0;
+
+  /* Host paths first: the fifo and the console socket, before any namespace is joined. */
+  const struct rec *fr = plan_find(&plan, OP_EXEC_FIFO);
+  if (fr) {
+    if (mkfifo(fr->argv[0], 0622) < 0 && errno != EEXIST) { fail(&e, "mkfifo", errno, fr->argv[0], ""); die(&e); }
+    fifo_fd = open(fr->argv[0], O_PATH | O_CLOEXEC);
+    if (fifo_fd < 0) { fail(&e, "open exec fifo", errno, fr->argv[0], ""); die(&e); }
+  }
+  const struct rec *cs = plan_find(&plan, OP_CONSOLE_SOCKET);
+  if (cs) { console_sock = console_connect(cs->argv[0], &e); CHECK(console_sock); }
+  CHECK(join_namespaces(&e));
+  /* A time namespace only applies to children, and its offsets must be set before any process
+   * lives in it: unshare here, write the offsets, and let clone put the init inside. */
+  if (flags & CLONE_NEWTIME) {
+    if (unshare(CLONE_NEWTIME) < 0) { fail(&e, "unshare time namespace", errno, "", ""); die(&e); }
+    const struct rec *to = plan_find(&plan, OP_TIME_OFFSETS);
+    if (to && write_file("/proc/self/timens_offsets", to->argv[0], strlen(to->argv[0])) < 0) {
+      fail(&e, "timens_offsets", errno, "/proc/self/timens_offsets", to->argv[0]);
+      die(&e);
+    }
+    flags &= ~CLONE_NEWTIME;
+  }
+
+  int go[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) { fail(&e, "socketpair", errno, "", ""); die(&e); }
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0) { fail(&e, "clone", errno, "", "new namespaces"); die(&e); }
+  if (pid == 0) {
+    close(go[0]);
+    child(go[1], flags);
+  }
+  close(go[1]);
+  if (setup_child_from_parent(pid, &e) < 0) {
+    kill(pid, SIGKILL);
+    die(&e);
+  }
+  char buf[64];
+  snprintf(buf, sizeof buf, "PID %d\n", pid);
+  send_line(buf);
+  if (write_full(go[0], "g", 1) < 0) { fail(&e, "release init", errno, "", ""); die(&e); }
+  close(go[0]);
+  if (!run_mode) return 0;
+  /* run: stay as the init's parent and pass its exit status on. */
+  close(sync_fd);
+  prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return 255;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}

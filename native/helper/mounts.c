@@ -1,0 +1,404 @@
+/*
+ * The rootfs: propagation, the mounts of config.json, devices, /dev symlinks, pivot_root, and the
+ * readonly/masked paths. Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT),
+ * so a symlink planted in an image can never make shoal mount or create outside the rootfs; the
+ * mount itself then targets /proc/self/fd/N of the resolved directory or file.
+ */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve) {
+  struct open_how how = {.flags = (uint64_t)flags, .mode = flags & O_CREAT ? mode : 0, .resolve = resolve};
+  return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+/* Strip leading slashes: openat2 with RESOLVE_IN_ROOT wants a path relative to the root fd. */
+static const char *rel(const char *p) {
+  while (*p == '/') p++;
+  return *p ? p : ".";
+}
+
+/* mkdir -p inside the root: every prefix is resolved with RESOLVE_IN_ROOT and a missing
+ * component is created through a real fd of its already-resolved parent, so no symlink can
+ * redirect the creation outside the root. Returns an O_PATH fd of the directory. */
+static int mkdir_p_in(int rootfd, const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", rel(path));
+  int fd = sys_openat2(rootfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  int cur = sys_openat2(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+  if (cur < 0) return -1;
+  char *comp = buf;
+  for (;;) {
+    char *slash = strchr(comp, '/');
+    if (slash) *slash = 0;
+    if (*comp && strcmp(comp, ".") != 0) {
+      if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST) { int s = errno; close(cur); errno = s; return -1; }
+      /* Resolve the whole prefix again inside the root: comp may be a symlink. */
+      int next = sys_openat2(rootfd, buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+      if (next < 0) { int s = errno; close(cur); errno = s; return -1; }
+      close(cur);
+      cur = next;
+    }
+    if (!slash) break;
+    *slash = '/';
+    comp = slash + 1;
+  }
+  close(cur);
+  return sys_openat2(rootfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+}
+
+/* Resolve (creating if needed) a mount target inside the root: a directory, or a file when
+ * want_file. Returns an O_PATH fd. */
+static int target_in(int rootfd, const char *path, int want_file) {
+  if (!want_file) return mkdir_p_in(rootfd, path, 0755);
+  int fd = sys_openat2(rootfd, rel(path), O_PATH | O_CLOEXEC, 0, IN_ROOT);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", rel(path));
+  char *slash = strrchr(parent, '/');
+  int pfd;
+  const char *name;
+  if (slash) {
+    *slash = 0;
+    pfd = mkdir_p_in(rootfd, parent, 0755);
+    name = slash + 1;
+  } else {
+    pfd = dup(rootfd);
+    name = parent;
+  }
+  if (pfd < 0) return -1;
+  /* O_PATH fds cannot create; reopen the parent as a real directory fd. */
+  char pp[64];
+  snprintf(pp, sizeof pp, "/proc/self/fd/%d", pfd);
+  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(pfd);
+  if (dfd < 0) return -1;
+  int f = openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (f >= 0) close(f);
+  close(dfd);
+  return sys_openat2(rootfd, rel(path), O_PATH | O_CLOEXEC, 0, IN_ROOT);
+}
+
+static int open_root(const char *rootfs) {
+  return open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void fdpath(char *buf, size_t n, int fd) { snprintf(buf, n, "/proc/self/fd/%d", fd); }
+
+/* The mount that contains path (longest mountinfo prefix), for making the rootfs parent private. */
+static int parent_mount_of(const char *path, char *out, size_t outlen) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return -1;
+  char line[4096];
+  size_t best = 0;
+  out[0] = 0;
+  while (fgets(line, sizeof line, f)) {
+    char mp[PATH_MAX];
+    if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
+    size_t l = strlen(mp);
+    int match = strcmp(mp, "/") == 0 || (strncmp(path, mp, l) == 0 && (path[l] == '/' || path[l] == 0));
+    if (match && (l > best || !out[0])) {
+      best = l;
+      snprintf(out, outlen, "%s", mp);
+    }
+  }
+  fclose(f);
+  return out[0] ? 0 : -1;
+}
+
+/*
+ * Before any mount: give "/" the configured propagation (default rslave, so nothing leaks back
+ * to the host), make the rootfs's parent mount private (pivot_root refuses a shared parent), and
+ * bind the rootfs onto itself so it is a mount point.
+ */
+int mounts_prepare_root(const struct plan *p, struct err *e) {
+  const struct rec *rr = plan_find(p, OP_ROOTFS);
+  if (!rr || rr->argc < 1) return fail(e, "rootfs", EINVAL, "", "no rootfs in plan");
+  const char *rootfs = rr->argv[0];
+  const struct rec *pr = plan_find(p, OP_ROOTFS_PROPAGATION);
+  unsigned long prop = pr ? strtoul(pr->argv[0], NULL, 0) : (MS_SLAVE | MS_REC);
+  if (mount(NULL, "/", NULL, prop, NULL) < 0) return fail(e, "rootfs propagation", errno, "/", "");
+  char parent[PATH_MAX];
+  if (parent_mount_of(rootfs, parent, sizeof parent) == 0 && (prop & MS_SHARED))
+    if (mount(NULL, parent, NULL, MS_PRIVATE, NULL) < 0) return fail(e, "make rootfs parent private", errno, parent, "");
+  if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) return fail(e, "bind rootfs", errno, rootfs, "");
+  return 0;
+}
+
+/* Flags that a bind remount must keep when they are locked (user namespaces) or already set. */
+static unsigned long locked_flags(const char *path) {
+  struct statvfs s;
+  if (statvfs(path, &s) < 0) return 0;
+  unsigned long f = 0;
+  if (s.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (s.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (s.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (s.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (s.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (s.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+#define PROPAGATION (MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE)
+#define REMOUNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+
+/* Apply propagation flags one at a time (mount(2) takes a single propagation type per call). */
+static int apply_propagation(const char *target, unsigned long pflags, const char *dest, struct err *e) {
+  static const unsigned long types[] = {MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE};
+  for (size_t i = 0; i < 4; i++) {
+    if (!(pflags & types[i])) continue;
+    if (mount(NULL, target, NULL, types[i] | (pflags & MS_REC), NULL) < 0)
+      return fail(e, "mount propagation", errno, dest, "");
+  }
+  return 0;
+}
+
+/*
+ * OP_MOUNT: source, dest, fstype, flags, propagation flags, data, kind.
+ * kind "bind": bind (MS_REC for rbind), then a remount carrying the requested flags.
+ * kind "remount": remount an earlier mount with new flags (e.g. the v1 cgroup tmpfs read-only).
+ * kind "fs": a filesystem mount; sysfs and mqueue fall back to binding the host's when the
+ * kernel refuses a new instance (user namespace without its own network/ipc namespace).
+ */
+int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err *e) {
+  if (r->argc < 7) return fail(e, "mount", EINVAL, "", "short record");
+  const char *src = r->argv[0], *dest = r->argv[1], *fstype = r->argv[2];
+  unsigned long flags = strtoul(r->argv[3], NULL, 0), pflags = strtoul(r->argv[4], NULL, 0);
+  const char *data = r->argv[5], *kind = r->argv[6];
+  char where[PATH_MAX + 64];
+  snprintf(where, sizeof where, "%s on %s%s", fstype[0] ? fstype : src, rootfs, dest);
+  int bind = strcmp(kind, "bind") == 0;
+  int want_file = 0;
+  if (bind) {
+    struct stat st;
+    if (stat(src, &st) < 0) return fail(e, "mount", errno, src, "bind source");
+    want_file = !S_ISDIR(st.st_mode);
+  }
+  int rootfd = open_root(rootfs);
+  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
+  int tfd = target_in(rootfd, dest, want_file);
+  int saved = errno;
+  close(rootfd);
+  if (tfd < 0) return fail(e, "mount", saved, where, "mount point");
+  char target[64];
+  fdpath(target, sizeof target, tfd);
+  int rc = 0;
+  if (strcmp(kind, "remount") == 0) {
+    if (mount(NULL, target, NULL, MS_REMOUNT | (flags & ~PROPAGATION), data[0] ? data : NULL) < 0)
+      rc = fail(e, "remount", errno, where, "");
+  } else if (bind) {
+    if (mount(src, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0) {
+      rc = fail(e, "mount", errno, where, "");
+    } else if (flags & REMOUNT_FLAGS) {
+      /* Reopen: the fd still names the directory under the new mount's mountpoint. */
+      close(tfd);
+      rootfd = open_root(rootfs);
+      tfd = target_in(rootfd, dest, want_file);
+      close(rootfd);
+      fdpath(target, sizeof target, tfd);
+      unsigned long f = MS_BIND | MS_REMOUNT | (flags & REMOUNT_FLAGS) | locked_flags(target);
+      if (!(flags & MS_RDONLY)) f &= ~MS_RDONLY;
+      if (mount(NULL, target, NULL, f, NULL) < 0) rc = fail(e, "remount", errno, where, "");
+    }
+  } else {
+    if (mount(src, target, fstype, flags & ~PROPAGATION, data[0] ? data : NULL) < 0) {
+      int err = errno;
+      const char *fallback = NULL;
+      if ((err == EPERM || err == EACCES) && userns) {
+        if (strcmp(fstype, "sysfs") == 0) fallback = "/sys";
+        else if (strcmp(fstype, "mqueue") == 0) fallback = "/dev/mqueue";
+        else if (strcmp(fstype, "cgroup2") == 0 || strcmp(fstype, "cgroup") == 0) fallback = "/sys/fs/cgroup";
+      }
+      if (!fallback || mount(fallback, target, NULL, MS_BIND | MS_REC, NULL) < 0) rc = fail(e, "mount", err, where, "");
+      else if ((flags & MS_RDONLY) && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target), NULL) < 0)
+        rc = fail(e, "remount", errno, where, "");
+    }
+  }
+  if (rc == 0 && (pflags & PROPAGATION)) {
+    close(tfd);
+    rootfd = open_root(rootfs);
+    tfd = target_in(rootfd, dest, want_file);
+    close(rootfd);
+    fdpath(target, sizeof target, tfd);
+    rc = apply_propagation(target, pflags, where, e);
+  }
+  close(tfd);
+  return rc;
+}
+
+/*
+ * OP_DEVICE: path, type, major, minor, mode, uid, gid. In a user namespace mknod is not allowed,
+ * so the host's node is bind-mounted instead (the same path on the host, as runc does).
+ */
+int device_create(const struct rec *r, const char *rootfs, int userns, struct err *e) {
+  if (r->argc < 7) return fail(e, "device", EINVAL, "", "short record");
+  const char *path = r->argv[0];
+  char type = r->argv[1][0];
+  unsigned maj = (unsigned)strtoul(r->argv[2], NULL, 0), min = (unsigned)strtoul(r->argv[3], NULL, 0);
+  mode_t mode = (mode_t)strtoul(r->argv[4], NULL, 8);
+  uid_t uid = (uid_t)strtoul(r->argv[5], NULL, 0);
+  gid_t gid = (gid_t)strtoul(r->argv[6], NULL, 0);
+  int rootfd = open_root(rootfs);
+  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
+  char where[PATH_MAX + 16];
+  snprintf(where, sizeof where, "%s%s", rootfs, path);
+  if (userns) {
+    int tfd = target_in(rootfd, path, 1);
+    close(rootfd);
+    if (tfd < 0) return fail(e, "create device", errno, where, "");
+    char target[64];
+    fdpath(target, sizeof target, tfd);
+    int rc = mount(path, target, NULL, MS_BIND, NULL);
+    int err = errno;
+    close(tfd);
+    return rc < 0 ? fail(e, "bind device", err, where, "") : 0;
+  }
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", rel(path));
+  char *slash = strrchr(parent, '/');
+  const char *name = parent;
+  int pfd;
+  if (slash) {
+    *slash = 0;
+    name = slash + 1;
+    pfd = mkdir_p_in(rootfd, parent, 0755);
+  } else {
+    pfd = dup(rootfd);
+  }
+  close(rootfd);
+  if (pfd < 0) return fail(e, "create device", errno, where, "parent directory");
+  char pp[64];
+  fdpath(pp, sizeof pp, pfd);
+  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(pfd);
+  if (dfd < 0) return fail(e, "create device", errno, where, "");
+  mode_t ftype = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+  unlinkat(dfd, name, 0);
+  int rc = 0;
+  if (mknodat(dfd, name, ftype | (mode & 07777), makedev(maj, min)) < 0) rc = fail(e, "mknod", errno, where, "");
+  else if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) rc = fail(e, "chown device", errno, where, "");
+  else if (fchmodat(dfd, name, mode & 07777, 0) < 0) rc = fail(e, "chmod device", errno, where, "");
+  close(dfd);
+  return rc;
+}
+
+/* OP_SYMLINK: target, linkpath. An existing link is left alone. */
+int symlink_create(const struct rec *r, const char *rootfs, struct err *e) {
+  if (r->argc < 2) return fail(e, "symlink", EINVAL, "", "short record");
+  char parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", rel(r->argv[1]));
+  char *slash = strrchr(parent, '/');
+  const char *name = parent;
+  int rootfd = open_root(rootfs);
+  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
+  int pfd;
+  if (slash) {
+    *slash = 0;
+    name = slash + 1;
+    pfd = mkdir_p_in(rootfd, parent, 0755);
+  } else {
+    pfd = dup(rootfd);
+  }
+  close(rootfd);
+  char where[PATH_MAX + 16];
+  snprintf(where, sizeof where, "%s%s", rootfs, r->argv[1]);
+  if (pfd < 0) return fail(e, "symlink", errno, where, "");
+  char pp[64];
+  fdpath(pp, sizeof pp, pfd);
+  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(pfd);
+  if (dfd < 0) return fail(e, "symlink", errno, where, "");
+  int rc = symlinkat(r->argv[0], dfd, name);
+  int err = errno;
+  close(dfd);
+  if (rc < 0 && err != EEXIST) return fail(e, "symlink", err, where, "");
+  return 0;
+}
+
+/* OP_MKDIR: path, mode (octal). */
+int mkdir_in_root(const struct rec *r, const char *rootfs, struct err *e) {
+  int rootfd = open_root(rootfs);
+  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
+  int fd = mkdir_p_in(rootfd, r->argv[0], r->argc > 1 ? (mode_t)strtoul(r->argv[1], NULL, 8) : 0755);
+  int err = errno;
+  close(rootfd);
+  if (fd < 0) return fail(e, "mkdir", err, r->argv[0], "");
+  close(fd);
+  return 0;
+}
+
+/*
+ * Switch to the rootfs. "pivot": pivot_root(".", ".") stacks the old root under the new one; it
+ * is made rslave (so the unmount does not propagate to the host) and lazily detached.
+ * "chroot" (--no-pivot): move the rootfs over / and chroot into it.
+ */
+int do_pivot(const char *rootfs, const char *how, struct err *e) {
+  if (strcmp(how, "chroot") == 0 || strcmp(how, "move") == 0) {
+    if (chdir(rootfs) < 0) return fail(e, "chdir rootfs", errno, rootfs, "");
+    if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0) return fail(e, "move rootfs", errno, rootfs, "");
+    if (chroot(".") < 0) return fail(e, "chroot", errno, rootfs, "");
+    if (chdir("/") < 0) return fail(e, "chdir /", errno, "/", "");
+    return 0;
+  }
+  int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (oldroot < 0) return fail(e, "open /", errno, "/", "");
+  int newroot = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (newroot < 0) { close(oldroot); return fail(e, "open rootfs", errno, rootfs, ""); }
+  int rc = 0;
+  if (fchdir(newroot) < 0) rc = fail(e, "chdir rootfs", errno, rootfs, "");
+  else if (syscall(SYS_pivot_root, ".", ".") < 0) rc = fail(e, "pivot_root", errno, rootfs, "");
+  else if (fchdir(oldroot) < 0) rc = fail(e, "chdir old root", errno, "/", "");
+  else if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) rc = fail(e, "make old root rslave", errno, "/", "");
+  else if (umount2(".", MNT_DETACH) < 0) rc = fail(e, "unmount old root", errno, "/", "");
+  else if (chdir("/") < 0) rc = fail(e, "chdir /", errno, "/", "");
+  close(oldroot);
+  close(newroot);
+  return rc;
+}
+
+/* Remount / read-only, keeping the flags a user namespace locks. */
+int readonly_root(struct err *e) {
+  if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/"), NULL) < 0)
+    return fail(e, "remount / read-only", errno, "/", "");
+  return 0;
+}
+
+/* maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null. */
+int mask_path(const char *path, struct err *e) {
+  struct stat st;
+  if (stat(path, &st) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return 0;
+    return fail(e, "mask", errno, path, "");
+  }
+  int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
+                               : mount("/dev/null", path, NULL, MS_BIND, NULL);
+  if (rc < 0) return fail(e, "mask", errno, path, "");
+  return 0;
+}
+
+/* readonlyPaths: bind the path onto itself, then remount it read-only. */
+int readonly_path(const char *path, struct err *e) {
+  if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return 0;
+    return fail(e, "readonly path", errno, path, "");
+  }
+  if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked_flags(path), NULL) < 0)
+    return fail(e, "readonly path remount", errno, path, "");
+  return 0;
+}

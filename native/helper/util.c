@@ -1,0 +1,59 @@
+/* Small I/O helpers shared by the init stages. */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int fail(struct err *e, const char *stage, int errnum, const char *path, const char *detail) {
+  snprintf(e->stage, sizeof e->stage, "%s", stage ? stage : "");
+  e->errnum = errnum;
+  snprintf(e->path, sizeof e->path, "%s", path ? path : "");
+  snprintf(e->detail, sizeof e->detail, "%s", detail ? detail : "");
+  return -1;
+}
+
+int read_full(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) { errno = EPIPE; return -1; }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int write_full(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Write the whole buffer to a file in one write(2) (proc files want a single write). */
+int write_file(const char *path, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n;
+  do n = write(fd, data, len); while (n < 0 && errno == EINTR);
+  int saved = errno;
+  close(fd);
+  if (n < 0) { errno = saved; return -1; }
+  if ((size_t)n != len) { errno = EIO; return -1; }
+  return 0;
+}
+
+uint64_t parse_u64(const char *s) {
+  return strtoull(s, NULL, 0);
+}

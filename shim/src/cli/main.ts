@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * shoal: a runc-compatible OCI runtime. Parses the global flags, then loads only the module of
+ * the subcommand (start-up time is what callers feel), which makes one call into runtime/.
+ */
+import { parseArgs, str, bool } from './args';
+import { makeContext, Context } from './context';
+import { ShoalError } from '../runtime/errors';
+import { SPEC_VERSION, VERSION } from '../version';
+
+type Command = { run(ctx: Context, argv: string[]): Promise<number> };
+
+const COMMANDS: Record<string, () => Command> = {
+  create: () => require('./create'),
+  start: () => require('./start'),
+  run: () => require('./run'),
+  state: () => require('./state'),
+  kill: () => require('./kill'),
+  delete: () => require('./delete'),
+  list: () => require('./list'),
+  spec: () => require('./spec'),
+  features: () => require('./features'),
+};
+
+const NOT_YET = ['exec', 'ps', 'pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
+
+const USAGE = `shoal: an OCI container runtime
+
+usage: shoal [global options] command [command options] [arguments...]
+
+commands: ${[...Object.keys(COMMANDS), ...NOT_YET].join(', ')}
+
+global options:
+  --root DIR          state directory (default /run/shoal)
+  --log FILE          log file
+  --log-format FMT    text or json
+  --debug             debug logging
+  --systemd-cgroup    use the systemd cgroup driver
+  --rootless VALUE    true, false or auto
+  --version, -v       print the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const g = parseArgs(argv, [
+    { name: 'root', type: 'string' },
+    { name: 'log', type: 'string' },
+    { name: 'log-format', type: 'string' },
+    { name: 'debug', type: 'bool' },
+    { name: 'systemd-cgroup', type: 'bool' },
+    { name: 'rootless', type: 'string' },
+    { name: 'criu', type: 'string' },
+    { name: 'version', alias: 'v', type: 'bool' },
+    { name: 'help', alias: 'h', type: 'bool' },
+  ]);
+  if (bool(g, 'version')) {
+    process.stdout.write(`shoal version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
+    return 0;
+  }
+  const ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: str(g, 'log-format'), debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') });
+  const [cmd, ...rest] = g.args;
+  if (!cmd || bool(g, 'help') || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd || bool(g, 'help') ? 0 : 1;
+  }
+  try {
+    if (ctx.systemdCgroup && !require('fs').existsSync('/run/systemd/system'))
+      throw new ShoalError('UNSUPPORTED', 'systemd cgroup driver requested (--systemd-cgroup) but systemd is not running on this host');
+    const load = COMMANDS[cmd];
+    if (!load) {
+      if (NOT_YET.includes(cmd)) throw new ShoalError('UNSUPPORTED', `${cmd}: not implemented yet`);
+      throw new ShoalError('INVALID_ARGUMENT', `command ${JSON.stringify(cmd)} does not exist`);
+    }
+    return await load().run(ctx, rest);
+  } catch (e) {
+    const msg = e instanceof ShoalError ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
+    ctx.log('error', msg);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`shoal: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

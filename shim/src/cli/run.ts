@@ -1,0 +1,61 @@
+import type { Context } from './context';
+import { parseArgs, str, bool, num, requireId } from './args';
+import { CREATE_FLAGS } from './create';
+import { createContainer } from '../runtime/create';
+import { startContainer } from '../runtime/start';
+import { deleteContainer } from '../runtime/delete';
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
+
+/**
+ * `shoal run [-d] ID`: create + start. In the foreground it forwards signals to the container,
+ * waits for it, deletes it and exits with its status (128+signal when it was killed).
+ */
+export async function run(ctx: Context, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [...CREATE_FLAGS, { name: 'detach', alias: 'd', type: 'bool' }, { name: 'keep', type: 'bool' }, { name: 'no-subreaper', type: 'bool' }]);
+  const id = requireId(p, 'run');
+  const detach = bool(p, 'detach');
+  const c = await createContainer({
+    store: ctx.store,
+    id,
+    bundle: str(p, 'bundle') ?? '.',
+    pidFile: str(p, 'pid-file'),
+    consoleSocket: str(p, 'console-socket'),
+    preserveFds: num(p, 'preserve-fds'),
+    noPivot: bool(p, 'no-pivot'),
+    mode: detach ? 'create' : 'run',
+    warn: ctx.warn,
+  });
+  if (detach) {
+    c.helper.unref();
+    try {
+      startContainer(ctx.store, id, ctx.warn);
+    } catch (e) {
+      await deleteContainer(ctx.store, id, true, ctx.warn);
+      throw e;
+    }
+    return 0;
+  }
+  const exited = new Promise<number>((resolve) => {
+    if (c.helper.exitCode !== null) resolve(c.helper.exitCode);
+    c.helper.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? require('os').constants.signals[sig] : 0)));
+  });
+  const handlers = FORWARDED.map((sig) => {
+    const h = () => {
+      try {
+        process.kill(c.state.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  try {
+    startContainer(ctx.store, id, ctx.warn);
+    return await exited;
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+    if (!bool(p, 'keep')) await deleteContainer(ctx.store, id, true, ctx.warn);
+  }
+}

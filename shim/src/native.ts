@@ -1,0 +1,150 @@
+/*
+ * The typed contract of the native addon (native/addon/addon.cc) and the locations of the native
+ * executables built by the same binding.gyp. Everything is resolved lazily: the CLI's hot path
+ * (state, list ...) must not pay for dlopen unless it uses a native call.
+ *
+ * Native calls throw Errors shaped like Node's system errors: `code` is the errno name ('ESRCH'),
+ * `errno` the number, `syscall` the failing call; bad arguments throw a TypeError.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** How a child exited, as reported by `pidfdWaitExit`. */
+export interface ExitInfo {
+  /** The exit code, or 128 + signal number when the process was killed by a signal. */
+  status: number;
+  /** The signal number that killed the process, or null when it exited normally. */
+  signal: number | null;
+}
+
+/** A file descriptor received over a unix socket together with the message it came with. */
+export interface ReceivedFd {
+  /** The received descriptor; it is CLOEXEC and owned by the caller. */
+  fd: number;
+  /** The message bytes sent alongside the descriptor, decoded as UTF-8. */
+  data: string;
+}
+
+/** The functions exported by shoal_native.node. All fds it creates are CLOEXEC. */
+export interface NativeBinding {
+  /** pidfd_open(2): a pidfd for `pid`, so later signals and waits cannot hit a recycled pid. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2): sends `sig` to the process behind the pidfd. */
+  pidfdSendSignal(fd: number, sig: number): void;
+  /**
+   * Non-blocking waitid(P_PIDFD, WEXITED|WNOHANG): reaps the process if it has exited, else
+   * returns null. Only works for the caller's own children (ECHILD otherwise).
+   */
+  pidfdWaitExit(fd: number): ExitInfo | null;
+  /** close(2). */
+  closeFd(fd: number): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this process. */
+  setChildSubreaper(on: boolean): void;
+  /**
+   * Blocking recvmsg(2) of one message carrying an fd via SCM_RIGHTS (e.g. a pty master from a
+   * console socket). Throws ECONNRESET if the peer closed, EBADF if the message had no fd.
+   */
+  recvFd(socketFd: number): ReceivedFd;
+  /** sendmsg(2) of `fd` via SCM_RIGHTS with `data` (at most 4096 bytes) as the payload. */
+  sendFd(socketFd: number, fd: number, data: string): void;
+  /** socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC): two connected descriptors. */
+  socketpair(): [number, number];
+  /** ptsname_r(3): the path of the pty slave for a master fd (e.g. "/dev/pts/3"). */
+  ptsname(masterFd: number): string;
+  /** ioctl(TIOCSWINSZ): sets a terminal's size. */
+  setWinsize(fd: number, rows: number, cols: number): void;
+  /** prctl(PR_SET_NAME) on the calling thread, so `ps` shows which stage is running. */
+  prctlSetName(name: string): void;
+  /** Whether FD_CLOEXEC is set on `fd` (used to check no host fd leaks into a container). */
+  fdIsCloexec(fd: number): boolean;
+}
+
+const BUILD_TYPES = ['Release', 'Debug'];
+
+let cachedRoot: string | undefined;
+let cachedBinding: NativeBinding | undefined;
+
+/**
+ * The repository (or installed package) root: the nearest ancestor of this file that holds
+ * binding.gyp. Walking up works both from build/shim/src (compiled) and shim/src (sources).
+ */
+export function repoRoot(): string {
+  if (cachedRoot !== undefined) return cachedRoot;
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'binding.gyp'))) return (cachedRoot = dir);
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  // Fall back to the layout we compile to: <root>/build/shim/src/native.js.
+  return (cachedRoot = path.resolve(__dirname, '..', '..', '..'));
+}
+
+/** Candidate paths of a build artifact, in search order (Release before Debug). */
+function candidates(file: string): string[] {
+  const root = repoRoot();
+  return BUILD_TYPES.map((t) => path.join(root, 'build', t, file));
+}
+
+/** Thrown when a native artifact is not built; `tried` lists every path searched. */
+export class NativeNotFoundError extends Error {
+  /** Stable code, like Node's system errors. */
+  readonly code = 'NATIVE_NOT_FOUND';
+  constructor(
+    readonly artifact: string,
+    readonly tried: string[],
+    cause?: unknown,
+  ) {
+    super(
+      `${artifact} not found or not loadable (run \`npm run build\`); tried:\n` +
+        tried.map((p) => `  ${p}`).join('\n') +
+        (cause ? `\nlast error: ${(cause as Error).message ?? String(cause)}` : ''),
+    );
+    this.name = 'NativeNotFoundError';
+  }
+}
+
+function findExecutable(file: string): string {
+  const tried = candidates(file);
+  for (const p of tried) {
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // try the next build type
+    }
+  }
+  throw new NativeNotFoundError(file, tried);
+}
+
+/**
+ * The addon, loaded on first use from build/Release then build/Debug. Throws NativeNotFoundError
+ * listing every path tried (and the last dlopen error, if a file existed but failed to load).
+ */
+export function native(): NativeBinding {
+  if (cachedBinding) return cachedBinding;
+  const tried = candidates('shoal_native.node');
+  let lastErr: unknown;
+  for (const p of tried) {
+    if (!fs.existsSync(p)) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      cachedBinding = require(p) as NativeBinding;
+      return cachedBinding;
+    } catch (err) {
+      lastErr = err;
+    }
+  }
+  throw new NativeNotFoundError('shoal_native.node', tried, lastErr);
+}
+
+/** Absolute path of the `shoal-init` helper executable (build/Release, then build/Debug). */
+export function helperPath(): string {
+  return findExecutable('shoal-init');
+}
+
+/** Absolute path of the `shoal-probe` in-container conformance probe (Release, then Debug). */
+export function probePath(): string {
+  return findExecutable('shoal-probe');
+}

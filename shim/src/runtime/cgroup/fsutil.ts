@@ -1,0 +1,182 @@
+/*
+ * Small synchronous helpers for cgroupfs: single-syscall writes, reads, mkdir -p that reports
+ * what it created, and a depth-first rmdir that retries EBUSY. Every failure becomes a
+ * ShoalError('CGROUP', '<file>: <op> <value>: <ERRNO> (<reason>)') naming the file and errno.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ShoalError } from '../errors';
+
+/** The errno code of a Node system error ("EINVAL"), or undefined for other errors. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** "EINVAL (invalid argument)" from a Node system error, "ERR (message)" otherwise. */
+export function describeErrno(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const code = errnoOf(err);
+  if (!code) return String((e && e.message) || err);
+  // Node formats system errors as "EINVAL: invalid argument, write" / "ENOENT: ..., open '/x'".
+  const m = /^[A-Z0-9_]+: ([^,]+)/.exec(e.message || '');
+  return m ? `${code} (${m[1]})` : code;
+}
+
+/**
+ * A ShoalError('CGROUP') for `op` on `file`: files are shown by base name ("memory.max: write
+ * 1: EINVAL (invalid argument)"), directories (`fullPath`) by absolute path; details.path is full.
+ */
+export function cgroupError(file: string, op: string, err: unknown, fullPath = false): ShoalError {
+  const name = fullPath ? file : path.basename(file);
+  const what = op ? `${name}: ${op}` : name;
+  return new ShoalError('CGROUP', `${what}: ${describeErrno(err)}`, { errno: errnoOf(err), path: file });
+}
+
+/**
+ * Write `value` to a cgroup file with exactly one write(2) on an O_WRONLY descriptor (cgroupfs
+ * files must not be created or truncated). Throws ShoalError('CGROUP') naming the file and value.
+ */
+export function writeCgroupFile(file: string, value: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY);
+  } catch (err) {
+    throw cgroupError(file, `write ${value}`, err);
+  }
+  try {
+    fs.writeSync(fd, value);
+  } catch (err) {
+    throw cgroupError(file, `write ${value}`, err);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Read a cgroup file as text (trailing newline removed); throws ShoalError('CGROUP'). */
+export function readCgroupFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/\n$/, '');
+  } catch (err) {
+    throw cgroupError(file, 'read', err);
+  }
+}
+
+/** Read a cgroup file, or undefined when it (or its cgroup) does not exist. */
+export function readIfExists(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/\n$/, '');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENODEV') return undefined;
+    throw cgroupError(file, 'read', err);
+  }
+}
+
+/** Parse a cgroup.procs / tasks listing into pids. */
+export function parsePids(text: string | undefined): number[] {
+  if (!text) return [];
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    const n = Number(line);
+    if (line !== '' && Number.isInteger(n) && n > 0) out.push(n);
+  }
+  return out;
+}
+
+/**
+ * mkdir -p that returns the directories it created, outermost first (so a failed create can
+ * remove exactly those). `existedLeaf` tells whether `dir` itself was already there.
+ * Optimistic: one mkdir(2) when the parent exists. Retries a few times on ENOENT, which a
+ * concurrent cleanup of a shared parent (e.g. /shoal) can cause.
+ */
+export function mkdirp(dir: string): { created: string[]; existedLeaf: boolean } {
+  for (let attempt = 0; ; attempt++) {
+    const created: string[] = [];
+    try {
+      const existed = mkdirInner(dir, created);
+      return { created, existedLeaf: existed };
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT' || attempt >= 3) {
+        throw cgroupError((err as NodeJS.ErrnoException).path ?? dir, 'mkdir', err, true);
+      }
+    }
+  }
+}
+
+/** Returns true when `dir` already existed; pushes newly made dirs onto `created`. */
+function mkdirInner(dir: string, created: string[]): boolean {
+  try {
+    fs.mkdirSync(dir, 0o755);
+    created.push(dir);
+    return false;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'EEXIST') return true;
+    if (code !== 'ENOENT') throw err;
+  }
+  const parent = path.dirname(dir);
+  if (parent === dir) throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${dir}'`), { code: 'ENOENT' });
+  mkdirInner(parent, created);
+  try {
+    fs.mkdirSync(dir, 0o755);
+    created.push(dir);
+    return false;
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return true;
+    throw err;
+  }
+}
+
+/** Promise that resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Child cgroup directories of `dir` (absolute), or [] when `dir` is gone. */
+export function childDirs(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => path.join(dir, d.name));
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return [];
+    throw cgroupError(dir, 'readdir', err, true);
+  }
+}
+
+/**
+ * Remove a cgroup directory and all nested child cgroups, deepest first. A missing directory is
+ * fine. EBUSY (tasks still exiting) is retried until `deadline` (Date.now() based).
+ */
+export async function removeCgroupTree(dir: string, deadline: number): Promise<void> {
+  for (const child of childDirs(dir)) await removeCgroupTree(child, deadline);
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT') return;
+      if (code === 'ENOTEMPTY') {
+        // A child cgroup appeared meanwhile (the container made one): remove it too.
+        for (const child of childDirs(dir)) await removeCgroupTree(child, deadline);
+      } else if (code !== 'EBUSY') {
+        throw cgroupError(dir, 'rmdir', err, true);
+      }
+      if (Date.now() >= deadline) throw cgroupError(dir, 'rmdir', err, true);
+      await sleep(delay);
+    }
+  }
+}
+
+/** rmdir the given directories innermost first, ignoring ENOENT/EBUSY/ENOTEMPTY (best effort). */
+export function rmdirQuiet(dirs: string[]): void {
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    try {
+      fs.rmdirSync(dirs[i]);
+    } catch {
+      /* shared parent in use by someone else, or already gone */
+    }
+  }
+}

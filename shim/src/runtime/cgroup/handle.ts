@@ -1,0 +1,158 @@
+/*
+ * What v1 and v2 cgroups share: the per-hierarchy directories, procs files, pid listing,
+ * resource writes, destroy (kill everything, then rmdir depth-first retrying EBUSY) and the
+ * JSON form stored in the container state.
+ */
+import * as path from 'path';
+import type { LinuxResources } from '../../../../spec/src/config';
+import { ShoalError } from '../errors';
+import type { CgroupHandle, CgroupMode } from './types';
+import type { Hierarchy } from './detect';
+import type { CgroupWrite } from './controllers/index';
+import { childDirs, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from './fsutil';
+
+/** How long destroy() keeps killing, and then keeps retrying rmdir on EBUSY. */
+export const DESTROY_TIMEOUT_MS = 2000;
+
+/** The stored form of a cgroup handle (the container state keeps it verbatim). */
+export interface CgroupJSON {
+  mode: CgroupMode;
+  /** Path inside every hierarchy, except those listed in `paths`. */
+  path: string;
+  /** Hierarchy key ("memory", "name=systemd", "" = unified) → path, where it differs from `path`. */
+  paths?: Record<string, string>;
+}
+
+/** The container's directory in one hierarchy. */
+export interface CgroupDir {
+  hierarchy: Hierarchy;
+  /** Path inside the hierarchy, e.g. "/shoal/abc". */
+  path: string;
+  /** Absolute host directory, e.g. "/sys/fs/cgroup/memory/shoal/abc". */
+  dir: string;
+}
+
+/** Run a controller's writes in `dir`: skip optional files that are absent, retry deferred EINVALs last. */
+export function applyWrites(dir: string, writes: CgroupWrite[]): void {
+  const deferred: CgroupWrite[] = [];
+  for (const w of writes) {
+    try {
+      writeCgroupFile(path.join(dir, w.file), w.value);
+    } catch (err) {
+      const errno = err instanceof ShoalError ? err.details.errno : undefined;
+      if (w.optional && errno === 'ENOENT') continue;
+      if (w.retryAfter && errno === 'EINVAL') deferred.push(w);
+      else throw err;
+    }
+  }
+  for (const w of deferred) writeCgroupFile(path.join(dir, w.file), w.value);
+}
+
+/** Send SIGKILL to each pid (never to ourselves); vanished processes are fine. */
+export function killPids(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* ESRCH: already gone */
+    }
+  }
+}
+
+/** Common part of the v1/hybrid and v2 handles. */
+export abstract class BaseCgroup implements CgroupHandle {
+  /**
+   * @param mode host mode the handle was built for
+   * @param path primary path (the unified one when present, else the first hierarchy's)
+   * @param entries one directory per joined hierarchy
+   */
+  constructor(readonly mode: CgroupMode, readonly path: string, protected readonly entries: CgroupDir[]) {}
+
+  /** Every cgroup.procs file the init must be written into, one per hierarchy. */
+  procsFiles(): string[] {
+    return this.entries.map((e) => path.join(e.dir, 'cgroup.procs'));
+  }
+
+  /** Absolute directories of this cgroup, one per hierarchy. */
+  dirs(): string[] {
+    return this.entries.map((e) => e.dir);
+  }
+
+  /** Pids in the cgroup or any nested child cgroup, merged over the hierarchies of `pidSources()`. */
+  pids(): number[] {
+    const seen = new Set<number>();
+    const walk = (dir: string): void => {
+      for (const p of parsePids(readIfExists(path.join(dir, 'cgroup.procs')))) seen.add(p);
+      for (const child of childDirs(dir)) walk(child);
+    };
+    for (const e of this.pidSources()) walk(e.dir);
+    return [...seen].sort((a, b) => a - b);
+  }
+
+  /** Hierarchies pids() reads (v2: the unified one; v1: all, as processes may have moved). */
+  protected pidSources(): CgroupDir[] {
+    return this.entries;
+  }
+
+  abstract setFrozen(frozen: boolean): Promise<void>;
+  abstract isFrozen(): boolean;
+  abstract apply(resources: LinuxResources): void;
+
+  /** Kill every process of the cgroup (implementation: v1 freeze-kill-thaw, v2 cgroup.kill). */
+  protected abstract killAll(deadline: number): Promise<void>;
+
+  /** Per-version setup of freshly made directories (cpuset inheritance, subtree_control). */
+  protected abstract prepare(created: string[], resources: LinuxResources | undefined): void;
+
+  /**
+   * Make the directories, prepare them and apply `resources`. On any failure, removes the
+   * directories it made and rethrows (a ShoalError naming the file and errno).
+   */
+  create(resources: LinuxResources | undefined): void {
+    const created: string[] = [];
+    try {
+      let firstExisted = false;
+      this.entries.forEach((e, i) => {
+        const r = mkdirp(e.dir);
+        created.push(...r.created);
+        if (i === 0) firstExisted = r.existedLeaf;
+      });
+      // Reusing an existing cgroup is fine (runc does) unless something already runs in it.
+      if (firstExisted && parsePids(readIfExists(path.join(this.entries[0].dir, 'cgroup.procs'))).length > 0) {
+        throw new ShoalError('CGROUP', `cgroup ${this.entries[0].dir} already exists and is not empty`, {
+          path: this.entries[0].dir,
+        });
+      }
+      this.prepare(created, resources);
+      if (resources) this.apply(resources);
+    } catch (err) {
+      rmdirQuiet(created);
+      throw err;
+    }
+  }
+
+  /**
+   * SIGKILL everything in the cgroup, then remove its directories (nested children first),
+   * retrying EBUSY for up to DESTROY_TIMEOUT_MS. Idempotent: missing directories are fine.
+   */
+  async destroy(): Promise<void> {
+    if (!this.entries.some((e) => readIfExists(path.join(e.dir, 'cgroup.procs')) !== undefined)) return;
+    await this.killAll(Date.now() + DESTROY_TIMEOUT_MS);
+    const deadline = Date.now() + DESTROY_TIMEOUT_MS;
+    for (const e of this.entries) await removeCgroupTree(e.dir, deadline);
+  }
+
+  /** The JSON stored in the container state; loadCgroup() reopens it. */
+  toJSON(): CgroupJSON {
+    const paths: Record<string, string> = {};
+    let differs = false;
+    for (const e of this.entries) {
+      if (e.path !== this.path) {
+        paths[e.hierarchy.key] = e.path;
+        differs = true;
+      }
+    }
+    return differs ? { mode: this.mode, path: this.path, paths } : { mode: this.mode, path: this.path };
+  }
+}

@@ -1,0 +1,205 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn, ChildProcess } from 'child_process';
+import type { Socket } from 'net';
+import { loadConfig } from '../../../spec/src/validate';
+import type { Spec } from '../../../spec/src/config';
+import { createCgroup } from './cgroup/manager';
+import type { CgroupHandle } from './cgroup/types';
+import { ShoalError } from './errors';
+import { runHooks, HookState } from './hooks';
+import { buildPlan } from './plan/build';
+import { procStat } from './proc';
+import { ContainerState, StateStore } from './state';
+import { helperPath } from '../native';
+import { errnoName } from './errno';
+import { destroyContainer } from './delete';
+
+/** Everything `create` and `run` take. */
+export interface CreateOptions {
+  store: StateStore;
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+  noPivot?: boolean;
+  /** "run" keeps the helper as the init's parent so its exit status can be returned. */
+  mode: 'create' | 'run';
+  warn: (msg: string) => void;
+}
+
+/** A created container, with the helper still attached in "run" mode. */
+export interface Created {
+  state: ContainerState;
+  /** The helper: in run mode it exits with the container's status. */
+  helper: ChildProcess;
+  config: Spec;
+}
+
+/** The state JSON of runtime.md (what `state` prints and hooks receive). */
+export function hookState(s: ContainerState, status: string): HookState {
+  return { ociVersion: s.ociVersion, id: s.id, status, pid: s.pid || undefined, bundle: s.bundle, annotations: s.annotations };
+}
+
+/** Turn the helper's "ERR stage\terrno\tpath\tdetail" into `mount proc on <rootfs>/proc: EPERM`. */
+export function setupError(line: string): ShoalError {
+  const [stage, errnum, where, detail] = line.slice(4).split('\t');
+  const n = Number(errnum);
+  const what = [stage, where].filter(Boolean).join(' ');
+  const cause = n ? errnoName(n) : '';
+  const msg = `${what}: ${[cause, detail].filter(Boolean).join(': ')}`;
+  return new ShoalError(stage.includes('hook') || stage === 'createContainer' ? 'HOOK_FAILED' : 'SETUP_FAILED', msg, {
+    errno: cause || undefined,
+    stage,
+    path: where,
+  });
+}
+
+/** Write the pid file the way runc does: a temp file renamed into place. */
+function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
+  fs.writeFileSync(tmp, String(pid));
+  fs.renameSync(tmp, abs);
+}
+
+/** Read "LINE\n" messages from the helper; binary replies go the other way only. */
+function lineReader(sock: Socket): () => Promise<string | null> {
+  let buf = '';
+  let ended = false;
+  const waiters: (() => void)[] = [];
+  sock.setEncoding('utf8');
+  sock.on('data', (d: string) => {
+    buf += d;
+    waiters.splice(0).forEach((w) => w());
+  });
+  const end = () => {
+    ended = true;
+    waiters.splice(0).forEach((w) => w());
+  };
+  sock.on('end', end);
+  sock.on('close', end);
+  sock.on('error', end);
+  return async () => {
+    for (;;) {
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        return line;
+      }
+      if (ended) return null;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+}
+
+/**
+ * Create a container: validate config.json, reserve the state dir, create the cgroup, start the
+ * helper with the compiled plan, run the runtime's hooks when the init asks, and return once the
+ * init waits on exec.fifo. On any failure everything is undone: the init is killed, the cgroup and
+ * the state dir are removed.
+ */
+export async function createContainer(o: CreateOptions): Promise<Created> {
+  const bundle = path.resolve(o.bundle);
+  if (!fs.existsSync(bundle)) throw new ShoalError('INVALID_ARGUMENT', `bundle ${bundle}: no such directory`);
+  const config = loadConfig(bundle);
+  if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
+  const rootfs = path.resolve(bundle, config.root.path);
+  if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
+  if (!config.process) throw new ShoalError('INVALID_CONFIG', 'config.json: process: required to create a container');
+  if (config.process.terminal && !o.consoleSocket && o.mode === 'create')
+    throw new ShoalError('INVALID_ARGUMENT', 'cannot allocate tty if shoal will detach without setting console socket');
+  if (!config.process.terminal && o.consoleSocket)
+    throw new ShoalError('INVALID_ARGUMENT', 'cannot use console socket if shoal will not allocate tty');
+
+  const dir = o.store.reserve(o.id);
+  const state: ContainerState = {
+    ociVersion: config.ociVersion,
+    id: o.id,
+    bundle,
+    rootfs,
+    pid: 0,
+    startTime: 0,
+    created: new Date().toISOString(),
+    owner: '',
+    annotations: config.annotations ?? {},
+    phase: 'creating',
+    cgroup: null,
+    config,
+  };
+  let cgroup: CgroupHandle | null = null;
+  let helper: ChildProcess | null = null;
+  try {
+    o.store.save(state);
+    cgroup = createCgroup({ id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources });
+    state.cgroup = cgroup.toJSON();
+    o.store.save(state);
+
+    const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
+    const preserve = o.preserveFds ?? 0;
+    const hooks = config.hooks ?? {};
+    const hookSync = !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length || hooks.startContainer?.length);
+    const plan = buildPlan(config, {
+      mode: o.mode,
+      bundle,
+      rootfs,
+      execFifo: o.store.fifo(o.id),
+      cgroup,
+      consoleSocket: o.consoleSocket ? path.resolve(o.consoleSocket) : undefined,
+      preserveFds: preserve,
+      listenFds,
+      noPivot: !!o.noPivot,
+      hookSync,
+    });
+
+    const passFds = Array.from({ length: listenFds + preserve }, (_, i) => 3 + i);
+    const syncIndex = 3 + passFds.length;
+    helper = spawn(helperPath(), [String(syncIndex)], {
+      stdio: ['inherit', 'inherit', 'inherit', ...passFds, 'pipe'],
+      env: {},
+      cwd: bundle,
+    });
+    const spawnError = new Promise<never>((_, reject) =>
+      helper!.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
+    );
+    spawnError.catch(() => undefined);
+    const sync = helper.stdio[syncIndex] as Socket;
+    const next = lineReader(sync);
+    sync.write(plan.encode());
+
+    for (;;) {
+      const line = await Promise.race([next(), spawnError]);
+      if (line === null) throw new ShoalError('SETUP_FAILED', 'container init exited during setup');
+      if (line.startsWith('PID ')) {
+        state.pid = Number(line.slice(4));
+        state.startTime = procStat(state.pid)?.startTime ?? 0;
+        o.store.save(state);
+      } else if (line === 'HOOKS') {
+        const hs = hookState(state, 'creating');
+        runHooks('prestart', hooks.prestart, hs);
+        runHooks('createRuntime', hooks.createRuntime, hs);
+        const json = Buffer.from(JSON.stringify(hs));
+        const head = Buffer.alloc(5);
+        head.write('C', 0);
+        head.writeUInt32LE(json.length, 1);
+        sync.write(Buffer.concat([head, json]));
+      } else if (line === 'READY') {
+        break;
+      } else if (line.startsWith('ERR ')) {
+        throw setupError(line);
+      }
+    }
+    sync.destroy();
+    state.phase = 'created';
+    o.store.save(state);
+    if (o.pidFile) writePidFile(o.pidFile, state.pid);
+    return { state, helper, config };
+  } catch (e) {
+    if (helper && helper.exitCode === null) helper.kill('SIGKILL');
+    await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });
+    void dir;
+    throw e;
+  }
+}

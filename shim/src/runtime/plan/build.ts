@@ -1,0 +1,232 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Spec, Mount, Hook } from '../../../../spec/src/config';
+import type { CgroupHandle } from '../cgroup/types';
+import { ShoalError } from '../errors';
+import { Op } from './ops';
+import { PlanWriter } from './writer';
+import { parseMountOptions, rootPropagation, MS } from './mount-options';
+import { encodeSeccomp } from './seccomp';
+import { capsRecordArgs } from './caps';
+
+/** OCI namespace type -> CLONE_NEW* flag. */
+export const NAMESPACE_FLAGS: Record<string, number> = {
+  pid: 0x20000000,
+  network: 0x40000000,
+  mount: 0x00020000,
+  ipc: 0x08000000,
+  uts: 0x04000000,
+  user: 0x10000000,
+  cgroup: 0x02000000,
+  time: 0x00000080,
+};
+
+/** RLIMIT_* name -> resource number (asm-generic/resource.h). */
+export const RLIMITS: Record<string, number> = {
+  RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4, RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6, RLIMIT_NOFILE: 7, RLIMIT_MEMLOCK: 8, RLIMIT_AS: 9, RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11, RLIMIT_MSGQUEUE: 12, RLIMIT_NICE: 13, RLIMIT_RTPRIO: 14, RLIMIT_RTTIME: 15,
+};
+
+/** The default devices every Linux container gets (runtime-spec config-linux.md). */
+const DEFAULT_DEVICES = [
+  { path: '/dev/null', type: 'c', major: 1, minor: 3 },
+  { path: '/dev/zero', type: 'c', major: 1, minor: 5 },
+  { path: '/dev/full', type: 'c', major: 1, minor: 7 },
+  { path: '/dev/random', type: 'c', major: 1, minor: 8 },
+  { path: '/dev/urandom', type: 'c', major: 1, minor: 9 },
+  { path: '/dev/tty', type: 'c', major: 5, minor: 0 },
+];
+
+/** What the plan needs besides config.json. */
+export interface PlanContext {
+  /** "run" keeps the helper as the init's parent to report its exit status. */
+  mode: 'create' | 'run';
+  bundle: string;
+  /** Absolute rootfs path on the host. */
+  rootfs: string;
+  /** exec.fifo path; absent for processes that start at once (exec). */
+  execFifo?: string;
+  cgroup: CgroupHandle | null;
+  consoleSocket?: string;
+  preserveFds: number;
+  /** LISTEN_FDS passed to shoal (socket activation): these fds follow stdio. */
+  listenFds: number;
+  noPivot: boolean;
+  /** Whether the runtime must be asked to run its hooks (prestart, createRuntime). */
+  hookSync: boolean;
+}
+
+function uint64(v: number | undefined): string {
+  if (v === undefined || v < 0 || v >= 2 ** 63) return '-1';
+  return String(Math.floor(v));
+}
+
+function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: boolean): void {
+  const o = parseMountOptions(m.options);
+  const ro = o.flags & MS.RDONLY;
+  const base = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const cg = ctx.cgroup;
+  if (!cg || cg.mode === 'v2') {
+    if (newCgroupNs || !cg) {
+      w.add(Op.MOUNT, 'cgroup2', m.destination, 'cgroup2', base | (o.flags & ~MS.BIND & ~MS.REC), o.propagation, '', 'fs');
+    } else {
+      w.add(Op.MOUNT, path.join('/sys/fs/cgroup', cg.path), m.destination, '', MS.BIND | MS.REC | base | ro, o.propagation, '', 'bind');
+    }
+    return;
+  }
+  // v1 and hybrid: a tmpfs holding one bind per hierarchy of this container's cgroup.
+  w.add(Op.MOUNT, 'tmpfs', m.destination, 'tmpfs', base, 0, 'mode=755', 'fs');
+  for (const dir of cg.dirs()) {
+    const rel = dir.slice('/sys/fs/cgroup/'.length);
+    const hierarchy = cg.path === '/' ? rel : rel.slice(0, rel.length - cg.path.replace(/^\/+/, '').length).replace(/\/+$/, '');
+    if (!hierarchy || hierarchy.includes('/')) continue;
+    w.add(Op.MOUNT, dir, `${m.destination}/${hierarchy}`, '', MS.BIND | base | ro, 0, '', 'bind');
+  }
+  if (ro) w.add(Op.MOUNT, 'tmpfs', m.destination, 'tmpfs', base | MS.RDONLY, 0, 'mode=755', 'remount');
+}
+
+function hookArgs(stage: string, h: Hook): (string | number)[] {
+  const args = h.args && h.args.length ? h.args : [h.path];
+  return [stage, h.path, h.timeout ?? 0, args.length, ...args, ...(h.env ?? [])];
+}
+
+/** HOME from the container's /etc/passwd for uid, as runc does when the env has none. */
+function homeFor(rootfs: string, uid: number): string {
+  try {
+    const passwd = fs.readFileSync(path.join(rootfs, 'etc/passwd'), 'utf8');
+    for (const line of passwd.split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 6 && Number(f[2]) === uid) return f[5] || '/';
+    }
+  } catch {
+    /* no passwd: default below */
+  }
+  return '/';
+}
+
+/**
+ * Compile config.json into the helper's plan. The order of the child-phase records is the order
+ * the helper performs them; see native/helper/init.c.
+ */
+export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
+  const w = new PlanWriter();
+  const linux = spec.linux ?? {};
+  const proc = spec.process;
+  if (!proc) throw new ShoalError('INVALID_CONFIG', 'config.json: process: required to create a container');
+
+  // --- parent phase ---
+  w.add(Op.MODE, ctx.mode);
+  let cloneFlags = 0;
+  let userns = false;
+  let newCgroupNs = false;
+  for (const ns of linux.namespaces ?? []) {
+    const flag = NAMESPACE_FLAGS[ns.type];
+    if (flag === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: linux.namespaces: unknown type ${ns.type}`);
+    if (ns.type === 'user') userns = true;
+    if (ns.path) {
+      w.add(Op.JOIN_NS, ns.type, ns.path);
+    } else if (ns.type === 'cgroup') {
+      newCgroupNs = true;
+    } else {
+      cloneFlags |= flag;
+    }
+  }
+  w.add(Op.CLONE_FLAGS, cloneFlags);
+  for (const f of ctx.cgroup?.procsFiles() ?? []) w.add(Op.CGROUP_PROCS, f);
+  if (proc.oomScoreAdj !== undefined) w.add(Op.OOM_SCORE_ADJ, proc.oomScoreAdj);
+  for (const r of proc.rlimits ?? []) {
+    const n = RLIMITS[r.type];
+    if (n === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: process.rlimits: unknown type ${r.type}`);
+    w.add(Op.RLIMIT, n, uint64(r.soft), uint64(r.hard));
+  }
+  if (cloneFlags & NAMESPACE_FLAGS.user) {
+    const map = (m: { containerID: number; hostID: number; size: number }[] | undefined) =>
+      (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
+    if (linux.uidMappings?.length) w.add(Op.UID_MAP, map(linux.uidMappings));
+    if (linux.gidMappings?.length) w.add(Op.GID_MAP, map(linux.gidMappings));
+  }
+  if (cloneFlags & NAMESPACE_FLAGS.time && linux.timeOffsets) {
+    const lines = Object.entries(linux.timeOffsets)
+      .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`)
+      .join('');
+    w.add(Op.TIME_OFFSETS, lines);
+  }
+  if (newCgroupNs) w.add(Op.UNSHARE_CGROUPNS);
+
+  // --- child phase ---
+  w.add(Op.ROOTFS, ctx.rootfs);
+  w.add(Op.ROOTFS_PROPAGATION, rootPropagation(linux.rootfsPropagation));
+  if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket);
+  if (ctx.execFifo) w.add(Op.EXEC_FIFO, ctx.execFifo);
+  if (linux.seccomp) encodeSeccomp(w, linux.seccomp);
+
+  let devBind = false;
+  let devpts = false;
+  for (const m of spec.mounts ?? []) {
+    if (!m.destination) continue;
+    const type = m.type ?? '';
+    if (type === 'cgroup' || type === 'cgroup2') {
+      cgroupMounts(w, m, ctx, newCgroupNs);
+      continue;
+    }
+    const o = parseMountOptions(m.options);
+    const bind = o.bind || type === 'bind';
+    let source = m.source ?? '';
+    if (bind && source && !path.isAbsolute(source)) source = path.resolve(ctx.bundle, source);
+    if (bind && path.normalize(m.destination) === '/dev') devBind = true;
+    if (type === 'devpts' && path.normalize(m.destination) === '/dev/pts') devpts = true;
+    w.add(Op.MOUNT, source, m.destination, bind ? '' : type, o.flags | (bind ? MS.BIND : 0), o.propagation, o.data, bind ? 'bind' : 'fs');
+  }
+  if (!devBind) {
+    const seen = new Set<string>();
+    for (const d of linux.devices ?? []) {
+      seen.add(path.normalize(d.path));
+      w.add(Op.DEVICE, d.path, d.type, d.major ?? 0, d.minor ?? 0, (d.fileMode ?? 0o666).toString(8), d.uid ?? 0, d.gid ?? 0);
+    }
+    for (const d of DEFAULT_DEVICES) {
+      if (!seen.has(d.path)) w.add(Op.DEVICE, d.path, d.type, d.major, d.minor, '666', 0, 0);
+    }
+    w.add(Op.SYMLINK, '/proc/self/fd', '/dev/fd');
+    w.add(Op.SYMLINK, '/proc/self/fd/0', '/dev/stdin');
+    w.add(Op.SYMLINK, '/proc/self/fd/1', '/dev/stdout');
+    w.add(Op.SYMLINK, '/proc/self/fd/2', '/dev/stderr');
+    if (fs.existsSync('/proc/kcore')) w.add(Op.SYMLINK, '/proc/kcore', '/dev/core');
+    if (devpts) w.add(Op.SYMLINK, 'pts/ptmx', '/dev/ptmx');
+  }
+
+  const hooks = spec.hooks ?? {};
+  if (ctx.hookSync) w.add(Op.HOOK_SYNC);
+  for (const h of hooks.createContainer ?? []) w.add(Op.HOOK, ...hookArgs('createContainer', h));
+  w.add(Op.PIVOT, ctx.noPivot ? 'chroot' : 'pivot');
+  if (proc.terminal && ctx.consoleSocket) w.add(Op.DEV_CONSOLE);
+  if (spec.root?.readonly) w.add(Op.READONLY_ROOT);
+  if (spec.hostname !== undefined && spec.hostname !== '') w.add(Op.HOSTNAME, spec.hostname);
+  if (spec.domainname !== undefined && spec.domainname !== '') w.add(Op.DOMAINNAME, spec.domainname);
+  for (const [k, v] of Object.entries(linux.sysctl ?? {})) w.add(Op.SYSCTL, k, v);
+  for (const p of linux.readonlyPaths ?? []) w.add(Op.READONLY_PATH, p);
+  for (const p of linux.maskedPaths ?? []) w.add(Op.MASK, p);
+  if (linux.personality?.domain) {
+    const domains: Record<string, number> = { LINUX: 0, LINUX32: 8 };
+    const d = domains[linux.personality.domain];
+    if (d === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: linux.personality.domain: unknown ${linux.personality.domain}`);
+    w.add(Op.PERSONALITY, d);
+  }
+  for (const h of hooks.startContainer ?? []) w.add(Op.HOOK, ...hookArgs('startContainer', h));
+
+  w.add(Op.PRESERVE_FDS, ctx.preserveFds + ctx.listenFds);
+  const user = proc.user ?? { uid: 0, gid: 0 };
+  w.add(Op.USER, user.uid ?? 0, user.gid ?? 0, ...(user.additionalGids ?? []));
+  if (proc.capabilities) w.add(Op.CAPS, ...capsRecordArgs(proc.capabilities));
+  else w.add(Op.CAPS, '0', '0', '0', '0', '0');
+  if (proc.noNewPrivileges) w.add(Op.NO_NEW_PRIVS);
+  if (!proc.args || proc.args.length === 0) throw new ShoalError('INVALID_CONFIG', 'config.json: process.args: must be a non-empty array');
+  w.add(Op.ARGS, ...proc.args);
+  const env = [...(proc.env ?? [])];
+  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${homeFor(ctx.rootfs, user.uid ?? 0)}`);
+  if (ctx.listenFds > 0) env.push(`LISTEN_FDS=${ctx.listenFds}`, 'LISTEN_PID=1');
+  w.add(Op.ENV, ...env);
+  w.add(Op.CWD, proc.cwd || '/');
+  w.add(Op.UMASK, (user.umask ?? 0o22).toString(8));
+  return w;
+}

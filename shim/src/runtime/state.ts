@@ -1,0 +1,110 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Spec } from '../../../spec/src/config';
+import type { CgroupMode } from './cgroup/types';
+import { ShoalError, sysError } from './errors';
+
+/** What shoal keeps about a container in <root>/<id>/state.json. */
+export interface ContainerState {
+  ociVersion: string;
+  id: string;
+  bundle: string;
+  rootfs: string;
+  /** Host pid of the init, 0 until the helper reported it. */
+  pid: number;
+  /** Start time (clock ticks) of the init, so a reused pid is never taken for it. */
+  startTime: number;
+  /** RFC 3339 creation time. */
+  created: string;
+  owner: string;
+  annotations: Record<string, string>;
+  /** "creating" until create finished; the live status is computed, see status.ts. */
+  phase: 'creating' | 'created';
+  cgroup: { mode: CgroupMode; path: string } | null;
+  /** The config the container was created from (hooks, process, namespaces for exec). */
+  config: Spec;
+  /** Whether the container runs in a new user namespace etc.: kept small, derived at create. */
+  systemdCgroup?: boolean;
+}
+
+const ID_RE = /^[\w+\-.]+$/;
+
+/** Check a container id the way runc does: no path separators, no "." or "..". */
+export function validateId(id: string | undefined): string {
+  if (!id) throw new ShoalError('INVALID_ARGUMENT', 'container id cannot be empty');
+  if (!ID_RE.test(id) || id === '.' || id === '..' || id.length > 1024)
+    throw new ShoalError('INVALID_ARGUMENT', `invalid container id format: ${id}`);
+  return id;
+}
+
+/** The state directory tree under --root (default /run/shoal). */
+export class StateStore {
+  constructor(readonly root: string) {}
+
+  /** Directory of one container. */
+  dir(id: string): string {
+    return path.join(this.root, validateId(id));
+  }
+
+  /** Path of the exec fifo that `start` opens. */
+  fifo(id: string): string {
+    return path.join(this.dir(id), 'exec.fifo');
+  }
+
+  /** Create the container's directory; fails with ALREADY_EXISTS for a duplicate id. */
+  reserve(id: string): string {
+    const d = this.dir(id);
+    try {
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+      fs.mkdirSync(d, { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ShoalError('ALREADY_EXISTS', `container with id exists: ${id}`);
+      throw sysError('INTERNAL', `create state directory ${d}`, e);
+    }
+    return d;
+  }
+
+  /** Write state.json atomically (write a temp file, then rename). */
+  save(s: ContainerState): void {
+    const d = this.dir(s.id);
+    const tmp = path.join(d, `.state.${process.pid}`);
+    fs.writeFileSync(tmp, JSON.stringify(s));
+    fs.renameSync(tmp, path.join(d, 'state.json'));
+  }
+
+  /** Load a container's state, or throw NOT_FOUND ("container does not exist", as runc says). */
+  load(id: string): ContainerState {
+    let raw: string;
+    try {
+      raw = fs.readFileSync(path.join(this.dir(id), 'state.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
+        throw new ShoalError('NOT_FOUND', 'container does not exist');
+      throw sysError('INTERNAL', `read state of ${id}`, e);
+    }
+    try {
+      return JSON.parse(raw) as ContainerState;
+    } catch {
+      throw new ShoalError('INTERNAL', `state of ${id} is corrupt; use delete --force`);
+    }
+  }
+
+  /** Whether a directory exists for id (even a half-created one without state.json). */
+  exists(id: string): boolean {
+    return fs.existsSync(this.dir(id));
+  }
+
+  /** Remove the container's directory and everything in it. */
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** Ids of every container under the root. */
+  list(): string[] {
+    try {
+      return fs.readdirSync(this.root).filter((n) => ID_RE.test(n));
+    } catch {
+      return [];
+    }
+  }
+}

@@ -1,0 +1,182 @@
+/* Direct tests of the native addon: fd passing, pidfds, ptys and the shape of its errors. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn, spawnSync } from 'child_process';
+import { native, helperPath, probePath, repoRoot, NativeNotFoundError } from '../../shim/src/native';
+
+/** A FIFO opened read-write: a real pipe fd that Node can read and write without pipe(2). */
+function openFifo(): { fd: number; dir: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));
+  const p = path.join(dir, 'fifo');
+  const r = spawnSync('mkfifo', [p]);
+  assert.is(r.status, 0, 'mkfifo');
+  return { fd: fs.openSync(p, fs.constants.O_RDWR), dir };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+test('repoRoot finds binding.gyp', () => {
+  assert.ok(fs.existsSync(path.join(repoRoot(), 'binding.gyp')));
+});
+
+test('socketpair gives two CLOEXEC fds', () => {
+  const n = native();
+  const [a, b] = n.socketpair();
+  try {
+    assert.ok(a >= 0 && b >= 0 && a !== b);
+    assert.ok(n.fdIsCloexec(a));
+    assert.ok(n.fdIsCloexec(b));
+  } finally {
+    n.closeFd(a);
+    n.closeFd(b);
+  }
+});
+
+test('sendFd/recvFd carries a pipe fd and its message', () => {
+  const n = native();
+  const [a, b] = n.socketpair();
+  const { fd: pipe, dir } = openFifo();
+  let got = -1;
+  try {
+    n.sendFd(a, pipe, 'console:abc');
+    const r = n.recvFd(b);
+    got = r.fd;
+    assert.is(r.data, 'console:abc');
+    assert.is.not(r.fd, pipe);
+    assert.ok(n.fdIsCloexec(r.fd), 'received fd is CLOEXEC');
+    // Bytes written through the received fd come out of the original: same open file.
+    fs.writeSync(r.fd, 'through the socket');
+    const buf = Buffer.alloc(64);
+    const len = fs.readSync(pipe, buf, 0, buf.length, null);
+    assert.is(buf.subarray(0, len).toString(), 'through the socket');
+  } finally {
+    if (got >= 0) fs.closeSync(got);
+    fs.closeSync(pipe);
+    n.closeFd(a);
+    n.closeFd(b);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('recvFd reports a closed peer as ECONNRESET', () => {
+  const n = native();
+  const [a, b] = n.socketpair();
+  n.closeFd(a);
+  try {
+    n.recvFd(b);
+    assert.unreachable('recvFd should throw');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'ECONNRESET');
+  } finally {
+    n.closeFd(b);
+  }
+});
+
+test('pidfdSendSignal kills a spawned sleep', async () => {
+  const n = native();
+  const child = spawn('sleep', ['100'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
+  const fd = n.pidfdOpen(child.pid!);
+  try {
+    assert.ok(n.fdIsCloexec(fd));
+    // Still running: a WNOHANG wait reports nothing and reaps nothing.
+    assert.is(n.pidfdWaitExit(fd), null);
+    n.pidfdSendSignal(fd, os.constants.signals.SIGKILL);
+    assert.is(await exited, 'SIGKILL');
+  } finally {
+    n.closeFd(fd);
+  }
+});
+
+test('pidfdWaitExit reaps an orphan adopted as subreaper', async () => {
+  const n = native();
+  n.setChildSubreaper(true);
+  try {
+    // The shell exits at once; its background child is re-parented to us, outside libuv's view.
+    const r = spawnSync('sh', ['-c', 'sleep 0.3 & echo $!'], { encoding: 'utf8' });
+    const pid = Number(r.stdout.trim());
+    assert.ok(pid > 0, `pid from sh: ${r.stdout}`);
+    const fd = n.pidfdOpen(pid);
+    try {
+      let info = n.pidfdWaitExit(fd);
+      for (let i = 0; info === null && i < 100; i++) {
+        await sleep(50);
+        info = n.pidfdWaitExit(fd);
+      }
+      assert.equal(info, { status: 0, signal: null });
+    } finally {
+      n.closeFd(fd);
+    }
+  } finally {
+    n.setChildSubreaper(false);
+  }
+});
+
+test('pidfdWaitExit on a non-child is ECHILD', () => {
+  const n = native();
+  const fd = n.pidfdOpen(process.ppid);
+  try {
+    n.pidfdWaitExit(fd);
+    assert.unreachable('should throw');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    assert.is(err.code, 'ECHILD');
+    assert.is(err.syscall, 'waitid');
+  } finally {
+    n.closeFd(fd);
+  }
+});
+
+test('errors carry code, errno and syscall', () => {
+  const n = native();
+  try {
+    n.pidfdOpen(0x3ffffff0);
+    assert.unreachable('should throw');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    assert.instance(err, Error);
+    assert.is(err.code, 'ESRCH');
+    assert.is(err.errno, os.constants.errno.ESRCH);
+    assert.is(err.syscall, 'pidfd_open');
+  }
+  assert.throws(() => n.closeFd(1 << 20), (e: NodeJS.ErrnoException) => e.code === 'EBADF');
+  assert.throws(() => n.fdIsCloexec(1 << 20), (e: NodeJS.ErrnoException) => e.code === 'EBADF');
+  assert.throws(() => n.pidfdOpen('1' as unknown as number), (e: Error) => e instanceof TypeError);
+  assert.throws(() => n.pidfdOpen(-1), (e: Error) => e instanceof TypeError);
+});
+
+test('ptsname and setWinsize on a fresh pty master', () => {
+  const n = native();
+  const master = fs.openSync('/dev/ptmx', fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+  try {
+    assert.match(n.ptsname(master), /^\/dev\/pts\/\d+$/);
+    n.setWinsize(master, 40, 120);
+  } finally {
+    fs.closeSync(master);
+  }
+  assert.throws(() => n.ptsname(0x7fff), (e: NodeJS.ErrnoException) => e.code === 'EBADF');
+});
+
+test('prctlSetName accepts a stage name', () => {
+  native().prctlSetName('shoal-test');
+});
+
+test('helperPath/probePath either resolve or list every path tried', () => {
+  for (const find of [helperPath, probePath]) {
+    try {
+      assert.ok(path.isAbsolute(find()));
+    } catch (e) {
+      assert.instance(e, NativeNotFoundError);
+      const err = e as NativeNotFoundError;
+      assert.is(err.tried.length, 2);
+      for (const p of err.tried) assert.ok(err.message.includes(p));
+    }
+  }
+});
+
+test.run();
