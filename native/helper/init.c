@@ -441,6 +441,8 @@ int main(int argc, char **argv) {
   const struct rec *fr = plan_find(&plan, OP_EXEC_FIFO);
   if (fr) {
     if (mkfifo(fr->argv[0], 0622) < 0 && errno != EEXIST) { fail(&e, "mkfifo", errno, fr->argv[0], ""); die(&e); }
+    /* Past the umask: the init may be an unprivileged host uid (user namespace) and must write it. */
+    if (chmod(fr->argv[0], 0622) < 0) { fail(&e, "chmod exec fifo", errno, fr->argv[0], ""); die(&e); }
     fifo_fd = open(fr->argv[0], O_PATH | O_CLOEXEC);
     if (fifo_fd < 0) { fail(&e, "open exec fifo", errno, fr->argv[0], ""); die(&e); }
   }

@@ -386,7 +386,7 @@ int mask_path(const char *path, struct err *e) {
     if (errno == ENOENT || errno == ENOTDIR) return 0;
     return fail(e, "mask", errno, path, "");
   }
-  int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
+  int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL)
                                : mount("/dev/null", path, NULL, MS_BIND, NULL);
   if (rc < 0) return fail(e, "mask", errno, path, "");
   return 0;

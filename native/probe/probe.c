@@ -329,6 +329,12 @@ static void emit_fds(void) {
     kv_bool(k, isatty(i));
   }
   jobj_close();
+  struct winsize ws;
+  if (ioctl(0, TIOCGWINSZ, &ws) == 0) {
+    jkey("winsize"); jarr_open(); jval_num(ws.ws_row); jval_num(ws.ws_col); jarr_close();
+  }
+  char tn[256];
+  if (ttyname_r(0, tn, sizeof tn) == 0) kv_str("ttyname", tn);
 }
 
 static void emit_sched(void) {

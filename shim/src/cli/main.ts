@@ -7,6 +7,7 @@ import { parseArgs, str, bool } from './args';
 import { makeContext, Context } from './context';
 import { ShoalError } from '../runtime/errors';
 import { SPEC_VERSION, VERSION } from '../version';
+import { trace } from '../runtime/trace';
 
 type Command = { run(ctx: Context, argv: string[]): Promise<number> };
 
@@ -41,6 +42,7 @@ global options:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  trace('node started, cli loaded');
   const g = parseArgs(argv, [
     { name: 'root', type: 'string' },
     { name: 'log', type: 'string' },

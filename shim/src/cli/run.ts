@@ -4,6 +4,7 @@ import { CREATE_FLAGS } from './create';
 import { createContainer } from '../runtime/create';
 import { startContainer } from '../runtime/start';
 import { deleteContainer } from '../runtime/delete';
+import { trace } from '../runtime/trace';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
@@ -53,9 +54,13 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   });
   try {
     startContainer(ctx.store, id, ctx.warn);
-    return await exited;
+    trace('started');
+    const code = await exited;
+    trace('container exited');
+    return code;
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);
     if (!bool(p, 'keep')) await deleteContainer(ctx.store, id, true, ctx.warn);
+    trace('deleted');
   }
 }

@@ -14,6 +14,7 @@ import { ContainerState, StateStore } from './state';
 import { helperPath } from '../native';
 import { errnoName } from './errno';
 import { destroyContainer } from './delete';
+import { trace } from './trace';
 
 /** Everything `create` and `run` take. */
 export interface CreateOptions {
@@ -104,7 +105,9 @@ function lineReader(sock: Socket): () => Promise<string | null> {
 export async function createContainer(o: CreateOptions): Promise<Created> {
   const bundle = path.resolve(o.bundle);
   if (!fs.existsSync(bundle)) throw new ShoalError('INVALID_ARGUMENT', `bundle ${bundle}: no such directory`);
+  trace('create: begin');
   const config = loadConfig(bundle);
+  trace('config loaded and validated');
   if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
   const rootfs = path.resolve(bundle, config.root.path);
   if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
@@ -136,6 +139,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     cgroup = createCgroup({ id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources });
     state.cgroup = cgroup.toJSON();
     o.store.save(state);
+    trace('state dir and cgroup created');
 
     const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
     const preserve = o.preserveFds ?? 0;
@@ -165,6 +169,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       helper!.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
     );
     spawnError.catch(() => undefined);
+    trace('plan built, helper spawned');
     const sync = helper.stdio[syncIndex] as Socket;
     const next = lineReader(sync);
     sync.write(plan.encode());
@@ -176,6 +181,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         state.pid = Number(line.slice(4));
         state.startTime = procStat(state.pid)?.startTime ?? 0;
         o.store.save(state);
+        trace(`init cloned: pid ${state.pid}`);
       } else if (line === 'HOOKS') {
         const hs = hookState(state, 'creating');
         runHooks('prestart', hooks.prestart, hs);
@@ -186,6 +192,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         head.writeUInt32LE(json.length, 1);
         sync.write(Buffer.concat([head, json]));
       } else if (line === 'READY') {
+        trace('init ready');
         break;
       } else if (line.startsWith('ERR ')) {
         throw setupError(line);

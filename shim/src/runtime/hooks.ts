@@ -42,7 +42,9 @@ export function runHooks(
       maxBuffer: 4 << 20,
     });
     let why = '';
-    if (r.error) {
+    // A hook that exits without reading its stdin makes the write fail with EPIPE: its exit
+    // status still decides.
+    if (r.error && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && r.status !== null)) {
       const code = (r.error as NodeJS.ErrnoException).code;
       why = code === 'ETIMEDOUT' ? `timed out after ${h.timeout}s` : `${code ?? r.error.message}`;
     } else if (r.signal) {

@@ -75,15 +75,16 @@ function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: bo
     }
     return;
   }
-  // v1 and hybrid: a tmpfs holding one bind per hierarchy of this container's cgroup.
+  // v1 and hybrid: a tmpfs holding one bind per hierarchy of this container's cgroup (the tmpfs
+  // itself stays writable, as runc leaves it).
   w.add(Op.MOUNT, 'tmpfs', m.destination, 'tmpfs', base, 0, 'mode=755', 'fs');
   for (const dir of cg.dirs()) {
     const rel = dir.slice('/sys/fs/cgroup/'.length);
     const hierarchy = cg.path === '/' ? rel : rel.slice(0, rel.length - cg.path.replace(/^\/+/, '').length).replace(/\/+$/, '');
-    if (!hierarchy || hierarchy.includes('/')) continue;
+    // runc does not show the hybrid host's cgroup2 mount (hugetlb only) inside v1 containers.
+    if (!hierarchy || hierarchy.includes('/') || hierarchy === 'unified') continue;
     w.add(Op.MOUNT, dir, `${m.destination}/${hierarchy}`, '', MS.BIND | base | ro, 0, '', 'bind');
   }
-  if (ro) w.add(Op.MOUNT, 'tmpfs', m.destination, 'tmpfs', base | MS.RDONLY, 0, 'mode=755', 'remount');
 }
 
 function hookArgs(stage: string, h: Hook): (string | number)[] {

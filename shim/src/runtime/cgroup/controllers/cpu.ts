@@ -13,7 +13,7 @@
  */
 import type { LinuxResources } from '../../../../../spec/src/config';
 import { ShoalError } from '../../errors';
-import { isNonZero, type Controller, type CgroupWrite } from './index';
+import { isNonZero, type Controller, type CgroupWrite } from './common';
 
 /** Smallest and largest v1 cpu.shares the kernel accepts. */
 export const SHARES_MIN = 2;

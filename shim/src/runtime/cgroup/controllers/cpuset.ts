@@ -4,7 +4,7 @@
  * are filled: V1_CPUSET_INHERIT lists the files v1.ts copies down from the parent.
  */
 import type { LinuxResources } from '../../../../../spec/src/config';
-import type { Controller, CgroupWrite } from './index';
+import type { Controller, CgroupWrite } from './common';
 
 /** Files a freshly made v1 cpuset cgroup must inherit from its parent before use. */
 export const V1_CPUSET_INHERIT = ['cpuset.cpus', 'cpuset.mems'] as const;

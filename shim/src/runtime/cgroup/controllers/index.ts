@@ -3,51 +3,17 @@
  * linux.resources section into an ordered list of file writes, once for cgroup v1 file names
  * and value conventions and once for cgroup v2; v1.ts / v2.ts perform the writes.
  */
-import type { LinuxResources } from '../../../../../spec/src/config';
 import { memoryController } from './memory';
 import { cpuController } from './cpu';
 import { cpusetController } from './cpuset';
 import { pidsController } from './pids';
+import type { Controller } from './common';
 
-/** One write to a cgroup interface file of the controller's directory. */
-export interface CgroupWrite {
-  /** File name inside the cgroup directory, e.g. "memory.max". */
-  file: string;
-  /** Exact text written with one write(2). */
-  value: string;
-  /** ENOENT means the kernel lacks this optional feature here (e.g. swap accounting): skip it. */
-  optional?: boolean;
-  /**
-   * On EINVAL, retry once after the controller's later writes (the kernel may reject a new
-   * cpu period until the new quota is in place).
-   */
-  retryAfter?: boolean;
-}
-
-/** Reads a file of the controller's current cgroup directory; undefined if absent. */
-export type FileReader = (file: string) => string | undefined;
-
-/** A resource controller: its names and its resources → writes conversions. */
-export interface Controller {
-  /** v1 controller (hierarchy) name, e.g. "memory". */
-  readonly name: string;
-  /** v2 controller to enable in cgroup.subtree_control, e.g. "memory". */
-  readonly v2Name: string;
-  /** Whether `r` asks for anything this controller handles. */
-  isSet(r: LinuxResources): boolean;
-  /** Writes for a v1 hierarchy, in order. `read` (updates only) gives current values. */
-  v1Writes(r: LinuxResources, read?: FileReader): CgroupWrite[];
-  /** Writes for the unified hierarchy, in order. Throws ShoalError for settings v2 lacks. */
-  v2Writes(r: LinuxResources): CgroupWrite[];
-}
+export type { CgroupWrite, FileReader, Controller } from './common';
+export { isNonZero } from './common';
 
 /** Every resource controller, in the order their settings are applied. */
 export const CONTROLLERS: readonly Controller[] = [cpusetController, cpuController, memoryController, pidsController];
 
 /** v2 controllers shoal enables for container subtrees (when the host offers them). */
 export const V2_WANTED: readonly string[] = ['cpu', 'cpuset', 'io', 'memory', 'pids', 'hugetlb'];
-
-/** Treat an OCI optional number as unset when absent or 0 (runc's convention). */
-export function isNonZero(n: number | undefined | null): n is number {
-  return typeof n === 'number' && n !== 0;
-}

@@ -11,7 +11,7 @@
  */
 import type { LinuxResources } from '../../../../../spec/src/config';
 import { ShoalError } from '../../errors';
-import { isNonZero, type Controller, type CgroupWrite, type FileReader } from './index';
+import { isNonZero, type Controller, type CgroupWrite, type FileReader } from './common';
 
 /** v1 text of a memory amount: negative → "-1" (unlimited), else the byte count. */
 export function memoryV1Value(n: number): string {

@@ -2,7 +2,7 @@
  * pids controller: linux.resources.pids.limit → pids.max (same file on v1 and v2).
  */
 import type { LinuxResources } from '../../../../../spec/src/config';
-import type { Controller, CgroupWrite } from './index';
+import type { Controller, CgroupWrite } from './common';
 
 /** pids.max value of an OCI pids limit: a positive count, or "max" for <= 0 (unlimited). */
 export function pidsMaxValue(limit: number): string {
