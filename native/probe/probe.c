@@ -57,7 +57,8 @@ static void jstr(const char *s) {
     case '\r': jraw("\\r"); break;
     case '\t': jraw("\\t"); break;
     default:
-      if (*p < 0x20 || *p >= 0x7f) fprintf(out, "\\u%04x", *p);
+      /* Bytes >= 0x80 pass through: argv/env are normally UTF-8 and the runner compares them. */
+      if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\u%04x", *p);
       else fputc(*p, out);
     }
   }

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { Case, CaseContext } from '../context';
 import { Config, Hook } from '../bundle';
 import { readText } from '../runtime';
-import { check, checkEqual } from '../tap';
+import { CaseFailure, check, checkEqual } from '../tap';
 
 const ALL = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
 const STATUSES = ['creating', 'created', 'running', 'stopped'];
@@ -40,50 +40,86 @@ function logLines(dir: string): string[] {
   return readText(path.join(dir, 'log')).split('\n').filter(Boolean);
 }
 
+/** Runs a container with all hooks through create, start, kill and delete; returns the log dir. */
+async function fullLifecycle(ctx: CaseContext) {
+  const dir = hookDir(ctx);
+  const s = await ctx.createSleeper((c) => addHooks(c, dir));
+  check((await ctx.rt.start(s.id)).code === 0, 'start failed');
+  await ctx.rt.kill(s.id, 'KILL');
+  await ctx.rt.waitStatus(s.id, ['stopped']);
+  const d = await ctx.rt.delete(s.id);
+  check(d.code === 0, `delete exited ${d.code}`, { stderr: d.stderr });
+  return { dir, s };
+}
+
+/** The state JSON hook `h` saved from its stdin. */
+function hookState(dir: string, h: string): Record<string, any> {
+  const raw = readText(path.join(dir, `${h}.json`));
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new CaseFailure(`${h} hook got no state JSON on stdin`, { stdin: raw });
+  }
+}
+
 /** Hook cases. */
 export const hookCases: Case[] = [
   {
-    name: 'hooks: order across create, start and delete',
+    name: 'hooks: create runs prestart, createRuntime, createContainer in order (and nothing else)',
     async run(ctx) {
       const dir = hookDir(ctx);
-      const s = await ctx.createSleeper((c) => addHooks(c, dir), ['sh', '-c', 'echo process >> /hooklog/log; exec sleep 600']);
+      await ctx.createSleeper((c) => addHooks(c, dir));
       checkEqual(logLines(dir), ['prestart', 'createRuntime', 'createContainer'], 'hooks run by create');
-      const r = await ctx.rt.start(s.id);
-      check(r.code === 0, `start exited ${r.code}`, { stderr: r.stderr });
-      for (let i = 0; i < 50 && !logLines(dir).includes('process'); i++) await new Promise((res) => setTimeout(res, 100));
-      const afterStart = logLines(dir);
-      checkEqual(afterStart.slice(0, 4), ['prestart', 'createRuntime', 'createContainer', 'startContainer'], 'startContainer runs at start, first');
-      checkEqual(afterStart.slice(4).sort(), ['process', 'poststart'].sort(), 'the process and poststart after startContainer');
-      await ctx.rt.kill(s.id, 'KILL');
-      await ctx.rt.waitStatus(s.id, ['stopped']);
-      const d = await ctx.rt.delete(s.id);
-      check(d.code === 0, `delete exited ${d.code}`, { stderr: d.stderr });
-      checkEqual(logLines(dir).slice(6), ['poststop'], 'poststop runs at delete, last');
     },
   },
   {
-    name: 'hooks: state on stdin, args and env',
+    name: 'hooks: start runs startContainer before the process, and poststart',
     async run(ctx) {
       const dir = hookDir(ctx);
-      const s = await ctx.createSleeper((c) => addHooks(c, dir));
-      check((await ctx.rt.start(s.id)).code === 0, 'start failed');
-      await ctx.rt.kill(s.id, 'KILL');
-      await ctx.rt.waitStatus(s.id, ['stopped']);
-      check((await ctx.rt.delete(s.id)).code === 0, 'delete failed');
+      const s = await ctx.createSleeper((c) => addHooks(c, dir), ['sh', '-c', 'echo process >> /hooklog/log; exec sleep 600']);
+      const before = logLines(dir).length;
+      const r = await ctx.rt.start(s.id);
+      check(r.code === 0, `start exited ${r.code}`, { stderr: r.stderr });
+      check(logLines(dir).includes('poststart'), 'poststart has not run when start returned', { log: logLines(dir) });
+      for (let i = 0; i < 50 && !logLines(dir).includes('process'); i++) await new Promise((res) => setTimeout(res, 100));
+      const atStart = logLines(dir).slice(before).filter((l) => l !== 'poststart');
+      checkEqual(atStart, ['startContainer', 'process'], 'startContainer runs at start, before the process');
+    },
+  },
+  {
+    name: 'hooks: delete runs poststop, last',
+    async run(ctx) {
+      const { dir } = await fullLifecycle(ctx);
+      const log = logLines(dir);
+      checkEqual(log[log.length - 1], 'poststop', 'last hook');
+      checkEqual(log.filter((l) => l === 'poststop').length, 1, 'poststop runs once');
+    },
+  },
+  {
+    name: 'hooks: state on stdin (id, bundle, status)',
+    async run(ctx) {
+      const { dir, s } = await fullLifecycle(ctx);
       for (const h of ALL) {
-        const raw = readText(path.join(dir, `${h}.json`));
-        let st: Record<string, any>;
-        try {
-          st = JSON.parse(raw);
-        } catch {
-          check(false, `${h} hook got no state JSON on stdin`, { stdin: raw });
-        }
+        const st = hookState(dir, h);
         checkEqual(st.id, s.id, `${h}: state id`);
         checkEqual(st.bundle, s.bundle.dir, `${h}: state bundle`);
         check(STATUSES.includes(st.status), `${h}: state status ${st.status}`, { state: st });
-        if (h !== 'poststop') checkEqual(st.pid, s.pid, `${h}: state pid`);
-        checkEqual(readText(path.join(dir, `${h}.env`)).trim(), `env-ok ${h}`, `${h}: hook env and args`);
       }
+    },
+  },
+  {
+    name: 'hooks: state pid is the host pid of the container process',
+    async run(ctx) {
+      const { dir, s } = await fullLifecycle(ctx);
+      const bad = ALL.filter((h) => h !== 'poststop').map((h) => [h, hookState(dir, h).pid]).filter(([, pid]) => pid !== s.pid);
+      checkEqual(bad, [], `hooks given a pid other than ${s.pid}`);
+    },
+  },
+  {
+    name: 'hooks: args and env',
+    async run(ctx) {
+      const { dir } = await fullLifecycle(ctx);
+      for (const h of ALL) checkEqual(readText(path.join(dir, `${h}.env`)).trim(), `env-ok ${h}`, `${h}: hook env and args`);
     },
   },
   {
@@ -117,7 +153,7 @@ export const hookCases: Case[] = [
     async run(ctx) {
       const b = ctx.bundle((c) => {
         c.process!.args = ['sleep', '600'];
-        c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'sleep 20'], timeout: 1 }] };
+        c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'exec sleep 20'], timeout: 1 }] };
       });
       const id = ctx.newId();
       const t0 = Date.now();

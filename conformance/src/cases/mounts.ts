@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Case, checkOf, mountAt, Probe } from '../context';
-import { check, checkEqual } from '../tap';
+import { check, checkEqual, skip } from '../tap';
 
 const EROFS = 30;
 
@@ -190,7 +190,8 @@ export const mountCases: Case[] = [
   {
     name: 'mountLabel',
     async run(ctx) {
-      if (!ctx.host.selinux) throw new (require('../tap').CaseSkip)('host has no SELinux');
+      if (!ctx.host.selinux) skip('host has no SELinux');
+      skip('SELinux mount label checks are not implemented');
     },
   },
 ];

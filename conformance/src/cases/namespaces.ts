@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import { Case } from '../context';
 import { Config } from '../bundle';
-import { check, checkEqual } from '../tap';
+import { check, checkEqual, skip } from '../tap';
 
 /** spec namespace type -> /proc/self/ns entry name. */
 const NS_FILE: Record<string, string> = {
@@ -51,7 +51,7 @@ export const namespaceCases: Case[] = [
   {
     name: 'namespaces: new time (spec 1.2)',
     async run(ctx) {
-      if (!ctx.host.timeNs) throw new (require('../tap').CaseSkip)('kernel has no time namespaces');
+      if (!ctx.host.timeNs) skip('kernel has no time namespaces');
       await newNsCase('time').run(ctx);
     },
   },
@@ -113,8 +113,6 @@ export const namespaceCases: Case[] = [
         c.process!.user = { uid: 1000, gid: 1000 };
       });
       checkEqual([p.uid, p.gid], [1000, 1000], 'uid and gid inside');
-      const st = fs.readFileSync(`/proc/self/status`, 'utf8');
-      void st;
       check(/^\s*1000\s/.test(p.status.Uid ?? ''), 'status Uid', { Uid: p.status.Uid });
     },
   },

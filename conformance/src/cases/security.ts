@@ -79,14 +79,18 @@ export const securityCases: Case[] = [
   {
     name: 'readonlyPaths: writes fail with EROFS',
     async run(ctx) {
+      // /conf-ro is a tmpfs from `mounts`: readonlyPaths apply after the configured mounts.
       const p = await ctx.probe((c) => {
-        c.linux!.readonlyPaths = ['/proc/sys', '/proc/sysrq-trigger', '/proc/conf-does-not-exist'];
-      }, ['--check-write', '/proc/sys/kernel/domainname', '--check-write', '/proc/sysrq-trigger', '--check-read', '/proc/sys/kernel/ostype']);
+        c.mounts!.push({ destination: '/conf-ro', type: 'tmpfs', source: 'tmpfs', options: ['size=64k'] });
+        c.linux!.readonlyPaths = ['/proc/sys', '/conf-ro', '/proc/conf-does-not-exist'];
+      }, ['--check-write', '/proc/sys/kernel/domainname', '--write-file', '/conf-ro/x', '--check-read', '/proc/sys/kernel/ostype']);
       checkEqual(checkOf(p, 'check-write', '/proc/sys/kernel/domainname').errno, EROFS, 'open /proc/sys/kernel/domainname for writing');
-      checkEqual(checkOf(p, 'check-write', '/proc/sysrq-trigger').errno, EROFS, 'open /proc/sysrq-trigger for writing');
+      checkEqual(checkOf(p, 'write-file', '/conf-ro/x').errno, EROFS, 'create a file in /conf-ro');
       checkEqual(checkOf(p, 'check-read', '/proc/sys/kernel/ostype').ok, true, 'reading stays possible');
-      const m = mountAt(p, '/proc/sys');
-      check(m && m.options.split(',').includes('ro'), '/proc/sys is not a read-only mount', { mount: m });
+      for (const d of ['/proc/sys', '/conf-ro']) {
+        const m = mountAt(p, d);
+        check(m && m.options.split(',').includes('ro'), `${d} is not a read-only mount`, { mount: m });
+      }
     },
   },
   {

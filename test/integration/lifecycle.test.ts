@@ -1,0 +1,249 @@
+/*
+ * The OCI lifecycle on real busybox containers, driven through the CLI the way containerd does:
+ * create -> state (created, live pid, process not yet run) -> start -> kill -> stopped -> delete,
+ * then `run` (foreground exit status, 128+signal) and `run -d`, --pid-file and list. Every test
+ * ends by checking that nothing is left: no state dir, no cgroup, no process, no mount.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { execFileSync, spawnSync } from 'child_process';
+import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, forceDelete, removeRoot, Defer } from '../lib/shoal';
+import { makeBundle, BundleOverrides } from '../lib/rootfs';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** `create`/`run -d` leave the container holding our stdio: use files, never pipes. */
+function shoalToFiles(args: string[], root: string, dir: string): { code: number; stdout: string; stderr: string } {
+  const out = path.join(dir, 'stdout'), err = path.join(dir, 'stderr');
+  const o = fs.openSync(out, 'a'), e = fs.openSync(err, 'a');
+  try {
+    const r = spawnSync(process.execPath, [shoalBin(), '--root', root, ...args], { stdio: ['ignore', o, e], timeout: 30_000 });
+    return { code: r.status ?? -1, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+  } finally {
+    fs.closeSync(o);
+    fs.closeSync(e);
+  }
+}
+
+function state(id: string, root: string): { status: string; pid: number; id: string; bundle: string } {
+  const r = runShoal(['state', id], { root });
+  assert.is(r.code, 0, `state ${id}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** The container's cgroup directories on the host, from /proc/<pid>/cgroup and the cgroup mounts. */
+function cgroupDirsOf(pid: number): string[] {
+  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').trim().split('\n').map((l) => l.split(' '))
+    .filter((f) => f[2] === 'cgroup' || f[2] === 'cgroup2');
+  const dirs: string[] = [];
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const a = line.indexOf(':'), b = line.indexOf(':', a + 1);
+    const ctrls = line.slice(a + 1, b), p = line.slice(b + 1);
+    const m = ctrls === '' ? mounts.find((f) => f[2] === 'cgroup2')
+      : mounts.find((f) => f[2] === 'cgroup' && ctrls.split(',').every((c) => f[3].split(',').includes(c)));
+    if (m) dirs.push(path.join(m[1], p));
+  }
+  return dirs;
+}
+
+/** Live processes that belong to container `id` (by cgroup path or command line). */
+function processesOf(id: string): number[] {
+  const pids: number[] = [];
+  for (const n of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(n) || Number(n) === process.pid) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${n}/stat`, 'latin1');
+      if (st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'Z') continue;
+      if (fs.readFileSync(`/proc/${n}/cgroup`, 'utf8').includes(id) || fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(id)) pids.push(Number(n));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return pids;
+}
+
+/** Asserts that container `id` left nothing: state dir, cgroups (also `dirs`), processes, mounts. */
+async function assertNoTraces(id: string, root: string, bundle: string, dirs: string[] = [], pid = 0): Promise<void> {
+  assert.not.ok(fs.existsSync(path.join(root, id)), `state dir ${root}/${id} left`);
+  const found = execFileSync('find', ['/sys/fs/cgroup', '-name', `*${id}*`], { encoding: 'utf8' }).trim();
+  assert.is(found, '', `cgroups left: ${found}`);
+  for (const d of dirs) assert.not.ok(fs.existsSync(d), `cgroup dir ${d} left`);
+  await waitFor(`processes of ${id} to go`, () => processesOf(id).length === 0 && (!pid || !fs.existsSync(`/proc/${pid}`)), 5000)
+    .catch(() => assert.unreachable(`processes left for ${id}: ${processesOf(id).join(' ')} (init ${pid})`));
+  const mi = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  assert.not.ok(mi.includes(bundle) || mi.includes(id), 'a mount of the container is left on the host');
+}
+
+/** A bundle with a host dir bind-mounted at /out (the container writes markers there). */
+function setup(defer: Defer, proc: BundleOverrides["process"]) {
+  const root = tmpRoot();
+  defer(() => removeRoot(root));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-lc-'));
+  defer(() => fs.rmSync(work, { recursive: true, force: true }));
+  const out = path.join(work, 'out');
+  fs.mkdirSync(out);
+  const bundle = makeBundle({ process: proc }, { dir: path.join(work, 'bundle'), edit: (s) => s.mounts!.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] }) });
+  const id = uniqueId('lc');
+  defer(() => forceDelete(id, root));
+  return { root, work, out, bundle, id };
+}
+
+const LOOP = "trap 'exit 0' TERM; echo started > /out/marker; echo hello; while :; do sleep 0.1; done";
+
+test('create, state, start, kill, delete: every step and no trace left', async () => {
+  await withCleanup(async (defer) => {
+    const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });
+    const pidFile = path.join(work, 'init.pid');
+    const c = shoalToFiles(['create', '--bundle', bundle, '--pid-file', pidFile, id], root, work);
+    assert.is(c.code, 0, c.stderr);
+    const s = state(id, root);
+    assert.is(s.status, 'created');
+    assert.is(s.id, id);
+    assert.is(s.bundle, bundle);
+    assert.ok(s.pid > 0 && fs.existsSync(`/proc/${s.pid}`), 'created container has a live pid');
+    assert.is(fs.readFileSync(pidFile, 'utf8').trim(), String(s.pid), '--pid-file holds the pid');
+    assert.is(fs.readFileSync(`/proc/${s.pid}/comm`, 'utf8').trim(), 'shoal:[init]');
+    const dirs = cgroupDirsOf(s.pid);
+    assert.ok(dirs.length > 0 && dirs.every((d) => d.includes(id) && fs.existsSync(d)), `cgroups: ${dirs}`);
+    await sleep(300);
+    assert.not.ok(fs.existsSync(path.join(out, 'marker')), 'the process ran before start');
+    assert.not.ok(c.stdout.includes('hello'));
+
+    const l = runShoal(['list'], { root });
+    assert.ok(l.stdout.split('\n')[0].startsWith('ID'), l.stdout);
+    assert.match(l.stdout, new RegExp(`^${id}\\s+${s.pid}\\s+created\\s+${bundle}`, 'm'));
+    const lj = JSON.parse(runShoal(['list', '--format', 'json'], { root }).stdout);
+    assert.equal(lj.map((x: any) => [x.id, x.pid, x.status]), [[id, s.pid, 'created']]);
+
+    const st = runShoal(['start', id], { root });
+    assert.is(st.code, 0, st.stderr);
+    await waitFor('marker after start', () => fs.existsSync(path.join(out, 'marker')));
+    await waitFor('output after start', () => fs.readFileSync(path.join(work, 'stdout'), 'utf8').includes('hello'));
+    assert.is(state(id, root).status, 'running');
+    assert.is(JSON.parse(runShoal(['list', '--format', 'json'], { root }).stdout)[0].status, 'running');
+
+    const k = runShoal(['kill', id, 'KILL'], { root });
+    assert.is(k.code, 0, k.stderr);
+    await waitFor('stopped', () => state(id, root).status === 'stopped');
+    assert.is(state(id, root).pid, 0);
+    const d = runShoal(['delete', id], { root });
+    assert.is(d.code, 0, d.stderr);
+    assert.is(runShoal(['state', id], { root }).code, 1);
+    await assertNoTraces(id, root, bundle, dirs, s.pid);
+  });
+});
+
+for (const sig of [undefined, 'TERM', '15', 'SIGTERM', '9']) {
+  test(`kill ID ${sig ?? '(default)'} stops a running container`, async () => {
+    await withCleanup(async (defer) => {
+      const { root, work, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });
+      assert.is(shoalToFiles(['run', '-d', '-b', bundle, id], root, work).code, 0);
+      const s = state(id, root);
+      assert.is(s.status, 'running');
+      const dirs = cgroupDirsOf(s.pid);
+      const k = runShoal(['kill', id, ...(sig ? [sig] : [])], { root });
+      assert.is(k.code, 0, k.stderr);
+      await waitFor('stopped', () => state(id, root).status === 'stopped');
+      assert.is(runShoal(['delete', id], { root }).code, 0);
+      await assertNoTraces(id, root, bundle, dirs, s.pid);
+    });
+  });
+}
+
+test('delete of a created container works without --force', async () => {
+  await withCleanup(async (defer) => {
+    const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });
+    assert.is(shoalToFiles(['create', '-b', bundle, id], root, work).code, 0);
+    const s = state(id, root);
+    const dirs = cgroupDirsOf(s.pid);
+    const d = runShoal(['delete', id], { root });
+    assert.is(d.code, 0, d.stderr);
+    await assertNoTraces(id, root, bundle, dirs, s.pid);
+    assert.not.ok(fs.existsSync(path.join(out, 'marker')), 'deleting a created container must not run it');
+  });
+});
+
+test('run in the foreground: output, exit status passthrough, automatic delete', async () => {
+  await withCleanup(async (defer) => {
+    const { root, bundle, id } = setup(defer, { args: ['sh', '-c', 'echo out-line; echo err-line >&2; exit 3'] });
+    const r = runShoal(['run', '--bundle', bundle, id], { root });
+    assert.is(r.code, 3, r.stderr);
+    assert.is(r.stdout, 'out-line\n');
+    assert.ok(r.stderr.includes('err-line'));
+    await assertNoTraces(id, root, bundle);
+  });
+});
+
+test('run in the foreground: exit 0, and stdin reaches the container', async () => {
+  await withCleanup(async (defer) => {
+    const { root, bundle, id } = setup(defer, { args: ['sh', '-c', 'read x; echo got-$x'] });
+    const r = runShoal(['run', '-b', bundle, id], { root, input: 'abc\n' });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, 'got-abc\n');
+    await assertNoTraces(id, root, bundle);
+  });
+});
+
+test('run in the foreground: killed by a signal exits 128+signal, --pid-file holds the pid', async () => {
+  await withCleanup(async (defer) => {
+    const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });
+    const pidFile = path.join(work, 'run.pid');
+    const { spawn } = await import('child_process');
+    const child = spawn(process.execPath, [shoalBin(), '--root', root, 'run', '-b', bundle, '--pid-file', pidFile, id], { stdio: 'ignore' });
+    defer(() => child.kill('SIGKILL'));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitFor('container running', () => fs.existsSync(path.join(out, 'marker')));
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    assert.is(state(id, root).pid, pid);
+    assert.is(state(id, root).status, 'running');
+    const dirs = cgroupDirsOf(pid);
+    assert.is(runShoal(['kill', id, 'KILL'], { root }).code, 0);
+    assert.is(await exited, 128 + 9);
+    await assertNoTraces(id, root, bundle, dirs, pid);
+  });
+});
+
+test('run -d: returns at once with the container running; kill and delete clean up', async () => {
+  await withCleanup(async (defer) => {
+    const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });
+    const pidFile = path.join(work, 'd.pid');
+    const r = shoalToFiles(['run', '-d', '--pid-file', pidFile, '-b', bundle, id], root, work);
+    assert.is(r.code, 0, r.stderr);
+    const s = state(id, root);
+    assert.is(s.status, 'running');
+    assert.is(Number(fs.readFileSync(pidFile, 'utf8')), s.pid);
+    await waitFor('marker', () => fs.existsSync(path.join(out, 'marker')));
+    const dirs = cgroupDirsOf(s.pid);
+    assert.ok(dirs.length > 0);
+    assert.is(runShoal(['kill', id, 'SIGKILL'], { root }).code, 0);
+    await waitFor('stopped', () => state(id, root).status === 'stopped');
+    assert.is(runShoal(['delete', id], { root }).code, 0);
+    await assertNoTraces(id, root, bundle, dirs, s.pid);
+  });
+});
+
+test('a container whose process exits by itself is stopped and deletable', async () => {
+  await withCleanup(async (defer) => {
+    const { root, work, bundle, id } = setup(defer, { args: ['sh', '-c', 'echo bye'] });
+    assert.is(shoalToFiles(['run', '-d', '-b', bundle, id], root, work).code, 0);
+    await waitFor('stopped', () => state(id, root).status === 'stopped');
+    assert.ok(fs.readFileSync(path.join(work, 'stdout'), 'utf8').includes('bye'));
+    assert.is(runShoal(['delete', id], { root }).code, 0);
+    await assertNoTraces(id, root, bundle);
+  });
+});
+
+test.run();
