@@ -22,6 +22,10 @@ interface Request {
 
 /** Worker side: serve requests from stdin until it closes. */
 function serve(): void {
+  // A terminal ^C reaches the whole process group: stay up so the parent can delete containers
+  // through this namespace; the worker exits when the parent closes stdin (or dies).
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
   process.stdout.write(JSON.stringify({ ready: true }) + '\n');
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
@@ -52,6 +56,7 @@ export class NsWorker {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.child.stderr!.on('data', (d) => (this.stderr += d));
+    this.child.stdin!.on('error', () => undefined); // EPIPE after the worker died: see 'exit'
     this.rl = readline.createInterface({ input: this.child.stdout! });
     this.ready = new Promise((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`namespace worker exited (${code}) before ready: ${this.stderr.trim()}`));
@@ -83,6 +88,8 @@ export class NsWorker {
   /** Times argv inside the namespace. */
   time(argv: string[], log: string, env?: NodeJS.ProcessEnv): Promise<Timed> {
     const seq = ++this.seq;
+    if (this.child.exitCode !== null || this.child.signalCode !== null)
+      return Promise.resolve({ ns: 0, status: null, signal: 'worker-exit', log: this.stderr });
     return new Promise((resolve) => {
       this.pending.set(seq, resolve);
       this.child.stdin!.write(JSON.stringify({ seq, argv, log, env }) + '\n');

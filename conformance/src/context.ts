@@ -56,6 +56,7 @@ export class CaseContext {
   private ids: string[] = [];
   private cgroups: string[] = [];
   private deferred: Array<() => unknown> = [];
+  private pids: Array<{ pid: number; start: string }> = [];
   private idSeq = 0;
   private readonly caseNo: number;
 
@@ -137,6 +138,7 @@ export class CaseContext {
     }
     const pid = parseInt(readText(pidFile), 10);
     if (!(pid > 0)) throw new CaseFailure('create wrote no pid to --pid-file', { pidFile: readText(pidFile) });
+    this.pids.push({ pid, start: startTime(pid) });
     return { id, pid, bundle: b, result };
   }
 
@@ -166,9 +168,26 @@ export class CaseContext {
         }
       }
     }
+    // Last resort when the runtime under test lost track of a container: kill the processes
+    // this case created, identified by pid AND start time so a reused pid is never hit.
+    for (const { pid, start } of this.pids) {
+      if (start && startTime(pid) === start) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
     for (const cg of this.cgroups) removeCgroup(this.host, cg);
     if (!this.env.keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Start time of `pid` (field 22 of /proc/<pid>/stat), or '' when it is gone. */
+function startTime(pid: number): string {
+  const stat = readText(`/proc/${pid}/stat`);
+  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '' : '';
 }
 
 /** Extracts the probe's JSON object from a container's stdout (the last line that parses). */

@@ -101,13 +101,20 @@ export function locateProbe(tmp: string): string {
   return out;
 }
 
+/** Upper bound for one case (each runtime command also has its own 30 s limit). */
+const CASE_TIMEOUT_MS = 90000;
+
 /** Runs one case with its own context and always cleans up. */
 async function runCase(c: Case, env: RunEnv, known: Map<string, string>): Promise<Outcome> {
   const t0 = Date.now();
   const ctx = new CaseContext(env, c.name);
   let outcome: Outcome;
   try {
-    await c.run(ctx);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new CaseFailure(`case timed out after ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS);
+    });
+    await Promise.race([c.run(ctx), limit]).finally(() => clearTimeout(timer));
     outcome = { name: c.name, status: 'pass', ms: 0 };
   } catch (e) {
     if (e instanceof CaseSkip) outcome = { name: c.name, status: 'skip', reason: e.message, ms: 0 };

@@ -69,6 +69,7 @@ enum plan_op {
   OP_DEV_CONSOLE = 51,       /* bind the pty slave over /dev/console */
   OP_SELINUX_LABEL = 52,     /* process label */
   OP_APPARMOR = 53,          /* profile */
+  OP_JOIN_CGROUPNS = 54,     /* path: the child joins this cgroup namespace after its cgroup (exec) */
 };
 
 struct rec {

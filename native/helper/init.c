@@ -55,6 +55,11 @@ static char *state_json = NULL;
 static size_t state_len = 0;
 /* Opened by the parent half before it joins any namespace (host paths), inherited by the init. */
 static int fifo_fd = -1, console_sock = -1;
+/* The host's /proc and the cgroup.procs files, opened before joining a mount namespace (where
+ * those paths would name the container's own view). */
+static int proc_fd = -1;
+static int cgroup_fds[64];
+static int n_cgroup_fds = 0;
 
 static void send_line(const char *s) {
   if (sync_fd >= 0) write_full(sync_fd, s, strlen(s));
@@ -100,19 +105,32 @@ static int join_namespaces(struct err *e) {
 }
 
 /* Parent side, after clone: cgroups, rlimits, oom score, id maps, all on the child's host pid. */
+static int proc_write(const char *rel, const char *data) {
+  int fd = openat(proc_fd, rel, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, data, strlen(data));
+  int saved = errno;
+  close(fd);
+  if (n != (ssize_t)strlen(data)) { errno = n < 0 ? saved : EIO; return -1; }
+  return 0;
+}
+
 static int setup_child_from_parent(pid_t pid, struct err *e) {
   char path[128], buf[64];
+  int ncg = 0;
   for (uint32_t i = 0; i < plan.n; i++) {
     const struct rec *r = &plan.recs[i];
     switch (r->op) {
     case OP_CGROUP_PROCS: {
       int n = snprintf(buf, sizeof buf, "%d", pid);
-      if (write_file(r->argv[0], buf, (size_t)n) < 0) return fail(e, "join cgroup", errno, r->argv[0], "");
+      int fd = cgroup_fds[ncg++];
+      if (write(fd, buf, (size_t)n) != n) return fail(e, "join cgroup", errno, r->argv[0], "");
+      close(fd);
       break;
     }
     case OP_OOM_SCORE_ADJ:
-      snprintf(path, sizeof path, "/proc/%d/oom_score_adj", pid);
-      if (write_file(path, r->argv[0], strlen(r->argv[0])) < 0) return fail(e, "oom_score_adj", errno, path, r->argv[0]);
+      snprintf(path, sizeof path, "%d/oom_score_adj", pid);
+      if (proc_write(path, r->argv[0]) < 0) return fail(e, "oom_score_adj", errno, path, r->argv[0]);
       break;
     case OP_RLIMIT: {
       struct rlimit rl;
@@ -123,13 +141,13 @@ static int setup_child_from_parent(pid_t pid, struct err *e) {
       break;
     }
     case OP_SETGROUPS_DENY:
-      snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
-      if (write_file(path, "deny", 4) < 0) return fail(e, "setgroups deny", errno, path, "");
+      snprintf(path, sizeof path, "%d/setgroups", pid);
+      if (proc_write(path, "deny") < 0) return fail(e, "setgroups deny", errno, path, "");
       break;
     case OP_UID_MAP:
     case OP_GID_MAP:
-      snprintf(path, sizeof path, "/proc/%d/%s", pid, r->op == OP_UID_MAP ? "uid_map" : "gid_map");
-      if (write_file(path, r->argv[0], strlen(r->argv[0])) < 0) return fail(e, "write id map", errno, path, r->argv[0]);
+      snprintf(path, sizeof path, "%d/%s", pid, r->op == OP_UID_MAP ? "uid_map" : "gid_map");
+      if (proc_write(path, r->argv[0]) < 0) return fail(e, "write id map", errno, path, r->argv[0]);
       break;
     }
   }
@@ -218,7 +236,7 @@ static int console_connect(const char *path, struct err *e) {
 
 /* Create the pty from the container's devpts, make it the stdio and controlling terminal, bind
  * the slave over /dev/console, and send the master (with the pty name) over the console socket. */
-static int setup_console(int sock, struct err *e) {
+static int setup_console(int sock, int bind_console, struct err *e) {
   int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) return fail(e, "open /dev/ptmx", errno, "/dev/ptmx", "");
   int unlock = 0, n = 0;
@@ -228,9 +246,11 @@ static int setup_console(int sock, struct err *e) {
   snprintf(name, sizeof name, "/dev/pts/%d", n);
   int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) return fail(e, "open pty slave", errno, name, "");
-  int c = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (c >= 0) close(c);
-  if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0) return fail(e, "bind /dev/console", errno, name, "");
+  if (bind_console) {
+    int c = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (c >= 0) close(c);
+    if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0) return fail(e, "bind /dev/console", errno, name, "");
+  }
   char cbuf[CMSG_SPACE(sizeof(int))];
   memset(cbuf, 0, sizeof cbuf);
   struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
@@ -313,6 +333,12 @@ static void child(int go_fd, int clone_flags) {
     if (setresgid(0, 0, 0) < 0) { fail(&e, "setgid 0 in user namespace", errno, "", ""); die(&e); }
     if (setresuid(0, 0, 0) < 0) { fail(&e, "setuid 0 in user namespace", errno, "", ""); die(&e); }
   }
+  const struct rec *jc = plan_find(&plan, OP_JOIN_CGROUPNS);
+  if (jc) {
+    int fd = open(jc->argv[0], O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWCGROUP) < 0) { fail(&e, "join cgroup namespace", errno, jc->argv[0], ""); die(&e); }
+    close(fd);
+  }
   if (plan_find(&plan, OP_UNSHARE_CGROUPNS) && unshare(CLONE_NEWCGROUP) < 0) {
     fail(&e, "unshare cgroup namespace", errno, "", "");
     die(&e);
@@ -339,7 +365,7 @@ static void child(int go_fd, int clone_flags) {
     case OP_HOOK_SYNC: CHECK(hook_sync(&e)); break;
     case OP_HOOK: if (strcmp(r->argv[0], "startContainer") != 0) CHECK(run_hook(r, &e)); break;
     case OP_PIVOT: CHECK(do_pivot(rootfs, r->argv[0], &e)); break;
-    case OP_DEV_CONSOLE: if (console_sock >= 0) { CHECK(setup_console(console_sock, &e)); console_sock = -1; } break;
+    case OP_DEV_CONSOLE: if (console_sock >= 0) { CHECK(setup_console(console_sock, 1, &e)); console_sock = -1; } break;
     case OP_READONLY_ROOT: CHECK(readonly_root(&e)); break;
     case OP_MASK: CHECK(mask_path(r->argv[0], &e)); break;
     case OP_READONLY_PATH: CHECK(readonly_path(r->argv[0], &e)); break;
@@ -370,7 +396,8 @@ static void child(int go_fd, int clone_flags) {
     case OP_UMASK: umaskr = r; break;
     }
   }
-  if (console_sock >= 0) CHECK(setup_console(console_sock, &e));
+  /* exec: a pty from the container's devpts, no /dev/console. */
+  if (console_sock >= 0) CHECK(setup_console(console_sock, 0, &e));
 
   char **envp = envr ? envr->argv : (char *[]){NULL};
   char exe[PATH_MAX];
@@ -448,6 +475,15 @@ int main(int argc, char **argv) {
   }
   const struct rec *cs = plan_find(&plan, OP_CONSOLE_SOCKET);
   if (cs) { console_sock = console_connect(cs->argv[0], &e); CHECK(console_sock); }
+  proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) { fail(&e, "open /proc", errno, "/proc", ""); die(&e); }
+  for (uint32_t i = 0; i < plan.n; i++) {
+    if (plan.recs[i].op != OP_CGROUP_PROCS) continue;
+    if (n_cgroup_fds == 64) { fail(&e, "join cgroup", E2BIG, "", "too many hierarchies"); die(&e); }
+    int fd = open(plan.recs[i].argv[0], O_WRONLY | O_CLOEXEC);
+    if (fd < 0) { fail(&e, "join cgroup", errno, plan.recs[i].argv[0], ""); die(&e); }
+    cgroup_fds[n_cgroup_fds++] = fd;
+  }
   CHECK(join_namespaces(&e));
   /* A time namespace only applies to children, and its offsets must be set before any process
    * lives in it: unshare here, write the offsets, and let clone put the init inside. */

@@ -89,6 +89,36 @@ test('create applies memory, cpu, cpuset and pids limits', async () => {
   }
 });
 
+/** "major:minor" of the first real block device, or null. */
+function blockDevice(): string | null {
+  for (const b of fs.existsSync('/sys/block') ? fs.readdirSync('/sys/block') : []) {
+    if (!/^(loop|ram|zram|dm-|nbd)/.test(b)) return read(`/sys/block/${b}`, 'dev');
+  }
+  return null;
+}
+
+test('blkio/io throttle and weight', async () => {
+  const dev = blockDevice();
+  if (!dev) return console.log('  (skipped: no block device)');
+  const [major, minor] = dev.split(':').map(Number);
+  let h: CgroupHandle | undefined;
+  try {
+    h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/io`, resources: { blockIO: { weight: 300, throttleReadBpsDevice: [{ major, minor, rate: 1048576 }] } } });
+    const d = dirFor(h, 'blkio');
+    if (isV2) {
+      assert.ok(read(d, 'io.max').includes(`${dev} rbps=1048576`), read(d, 'io.max'));
+      const w = fs.existsSync(path.join(d, 'io.bfq.weight')) ? read(d, 'io.bfq.weight') : read(d, 'io.weight');
+      assert.match(w, /\b(300|2930)\b/);
+    } else {
+      assert.is(read(d, 'blkio.throttle.read_bps_device'), `${dev} 1048576`);
+      const wf = ['blkio.weight', 'blkio.bfq.weight'].find((f) => fs.existsSync(path.join(d, f)));
+      if (wf) assert.match(read(d, wf), /\b300\b/);
+    }
+  } finally {
+    await cleanup(h);
+  }
+});
+
 test('a process joins every hierarchy, freezes, thaws, and dies with destroy from JSON', async () => {
   let h: CgroupHandle | undefined;
   const { child, exited } = sleeper();

@@ -8,6 +8,7 @@ import { cpuMaxValue, cpuSharesToWeight, cpuController } from '../../shim/src/ru
 import { memoryController, memorySwapV2Value, memoryV1Value, memoryV2Value } from '../../shim/src/runtime/cgroup/controllers/memory';
 import { pidsMaxValue, pidsController } from '../../shim/src/runtime/cgroup/controllers/pids';
 import { cpusetController } from '../../shim/src/runtime/cgroup/controllers/cpuset';
+import { blkioController, ioWeightValue } from '../../shim/src/runtime/cgroup/controllers/blkio';
 import { parseEventsFrozen } from '../../shim/src/runtime/cgroup/controllers/freezer';
 import { describeErrno, parsePids } from '../../shim/src/runtime/cgroup/fsutil';
 import { loadCgroup } from '../../shim/src/runtime/cgroup/manager';
@@ -173,6 +174,25 @@ test('pids.max and the v2 controllers resources need', () => {
   assert.equal(pidsController.v1Writes({ pids: { limit: 5 } }), [{ file: 'pids.max', value: '5' }]);
   assert.equal(neededV2Controllers({ memory: { limit: 1 }, pids: { limit: 3 }, unified: { 'io.weight': '10', 'cgroup.max.depth': '3' } }).sort(),
     ['io', 'memory', 'pids']);
+});
+
+test('blkio/io: weights with scheduler fallbacks, throttles', () => {
+  assert.is(ioWeightValue(10), 1);
+  assert.is(ioWeightValue(300), 2930);
+  assert.is(ioWeightValue(1000), 10000);
+  const r = { blockIO: { weight: 300, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1048576 }], throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 0 }] } };
+  assert.equal(blkioController.v1Writes(r), [
+    { file: 'blkio.weight', value: '300', fallback: { file: 'blkio.bfq.weight', value: '300' } },
+    { file: 'blkio.throttle.read_bps_device', value: '8:0 1048576' },
+    { file: 'blkio.throttle.write_iops_device', value: '8:0 0' },
+  ]);
+  assert.equal(blkioController.v2Writes(r), [
+    { file: 'io.bfq.weight', value: '300', fallback: { file: 'io.weight', value: '2930' } },
+    { file: 'io.max', value: '8:0 rbps=1048576' },
+    { file: 'io.max', value: '8:0 wiops=max' },
+  ]);
+  assert.ok(blkioController.isSet(r));
+  assert.not.ok(blkioController.isSet({ blockIO: {} }));
 });
 
 test('small parsers: cgroup.events, cgroup.procs, errno text', () => {

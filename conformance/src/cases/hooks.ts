@@ -80,7 +80,7 @@ export const hookCases: Case[] = [
       const before = logLines(dir).length;
       const r = await ctx.rt.start(s.id);
       check(r.code === 0, `start exited ${r.code}`, { stderr: r.stderr });
-      check(logLines(dir).includes('poststart'), 'poststart has not run when start returned', { log: logLines(dir) });
+      check(logLines(dir).slice(before).includes('poststart'), 'poststart did not run during start', { log: logLines(dir) });
       for (let i = 0; i < 50 && !logLines(dir).includes('process'); i++) await new Promise((res) => setTimeout(res, 100));
       const atStart = logLines(dir).slice(before).filter((l) => l !== 'poststart');
       checkEqual(atStart, ['startContainer', 'process'], 'startContainer runs at start, before the process');

@@ -21,9 +21,10 @@ const COMMANDS: Record<string, () => Command> = {
   list: () => require('./list'),
   spec: () => require('./spec'),
   features: () => require('./features'),
+  exec: () => require('./exec'),
 };
 
-const NOT_YET = ['exec', 'ps', 'pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
+const NOT_YET = ['ps', 'pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
 
 const USAGE = `shoal: an OCI container runtime
 

@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawn, ChildProcess } from 'child_process';
-import type { Socket } from 'net';
+import type { ChildProcess } from 'child_process';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
 import { createCgroup } from './cgroup/manager';
@@ -11,8 +10,7 @@ import { runHooks, HookState } from './hooks';
 import { buildPlan } from './plan/build';
 import { procStat } from './proc';
 import { ContainerState, StateStore } from './state';
-import { helperPath } from '../native';
-import { errnoName } from './errno';
+import { runHelper } from './helper';
 import { destroyContainer } from './delete';
 import { trace } from './trace';
 
@@ -43,57 +41,12 @@ export function hookState(s: ContainerState, status: string): HookState {
   return { ociVersion: s.ociVersion, id: s.id, status, pid: s.pid || undefined, bundle: s.bundle, annotations: s.annotations };
 }
 
-/** Turn the helper's "ERR stage\terrno\tpath\tdetail" into `mount proc on <rootfs>/proc: EPERM`. */
-export function setupError(line: string): ShoalError {
-  const [stage, errnum, where, detail] = line.slice(4).split('\t');
-  const n = Number(errnum);
-  const what = [stage, where].filter(Boolean).join(' ');
-  const cause = n ? errnoName(n) : '';
-  const msg = `${what}: ${[cause, detail].filter(Boolean).join(': ')}`;
-  return new ShoalError(stage.includes('hook') || stage === 'createContainer' ? 'HOOK_FAILED' : 'SETUP_FAILED', msg, {
-    errno: cause || undefined,
-    stage,
-    path: where,
-  });
-}
-
 /** Write the pid file the way runc does: a temp file renamed into place. */
 function writePidFile(file: string, pid: number): void {
   const abs = path.resolve(file);
   const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
   fs.writeFileSync(tmp, String(pid));
   fs.renameSync(tmp, abs);
-}
-
-/** Read "LINE\n" messages from the helper; binary replies go the other way only. */
-function lineReader(sock: Socket): () => Promise<string | null> {
-  let buf = '';
-  let ended = false;
-  const waiters: (() => void)[] = [];
-  sock.setEncoding('utf8');
-  sock.on('data', (d: string) => {
-    buf += d;
-    waiters.splice(0).forEach((w) => w());
-  });
-  const end = () => {
-    ended = true;
-    waiters.splice(0).forEach((w) => w());
-  };
-  sock.on('end', end);
-  sock.on('close', end);
-  sock.on('error', end);
-  return async () => {
-    for (;;) {
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        return line;
-      }
-      if (ended) return null;
-      await new Promise<void>((r) => waiters.push(r));
-    }
-  };
 }
 
 /**
@@ -117,7 +70,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   if (!config.process.terminal && o.consoleSocket)
     throw new ShoalError('INVALID_ARGUMENT', 'cannot use console socket if shoal will not allocate tty');
 
-  const dir = o.store.reserve(o.id);
+  o.store.reserve(o.id);
   const state: ContainerState = {
     ociVersion: config.ociVersion,
     id: o.id,
@@ -158,47 +111,24 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       hookSync,
     });
 
-    const passFds = Array.from({ length: listenFds + preserve }, (_, i) => 3 + i);
-    const syncIndex = 3 + passFds.length;
-    helper = spawn(helperPath(), [String(syncIndex)], {
-      stdio: ['inherit', 'inherit', 'inherit', ...passFds, 'pipe'],
-      env: {},
+    helper = await runHelper(plan, {
+      passFds: listenFds + preserve,
       cwd: bundle,
+      onSpawn: (h) => (helper = h),
+      events: {
+        onPid: (pid) => {
+          state.pid = pid;
+          state.startTime = procStat(pid)?.startTime ?? 0;
+          o.store.save(state);
+        },
+        onHooks: () => {
+          const hs = hookState(state, 'creating');
+          runHooks('prestart', hooks.prestart, hs);
+          runHooks('createRuntime', hooks.createRuntime, hs);
+          return JSON.stringify(hs);
+        },
+      },
     });
-    const spawnError = new Promise<never>((_, reject) =>
-      helper!.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
-    );
-    spawnError.catch(() => undefined);
-    trace('plan built, helper spawned');
-    const sync = helper.stdio[syncIndex] as Socket;
-    const next = lineReader(sync);
-    sync.write(plan.encode());
-
-    for (;;) {
-      const line = await Promise.race([next(), spawnError]);
-      if (line === null) throw new ShoalError('SETUP_FAILED', 'container init exited during setup');
-      if (line.startsWith('PID ')) {
-        state.pid = Number(line.slice(4));
-        state.startTime = procStat(state.pid)?.startTime ?? 0;
-        o.store.save(state);
-        trace(`init cloned: pid ${state.pid}`);
-      } else if (line === 'HOOKS') {
-        const hs = hookState(state, 'creating');
-        runHooks('prestart', hooks.prestart, hs);
-        runHooks('createRuntime', hooks.createRuntime, hs);
-        const json = Buffer.from(JSON.stringify(hs));
-        const head = Buffer.alloc(5);
-        head.write('C', 0);
-        head.writeUInt32LE(json.length, 1);
-        sync.write(Buffer.concat([head, json]));
-      } else if (line === 'READY') {
-        trace('init ready');
-        break;
-      } else if (line.startsWith('ERR ')) {
-        throw setupError(line);
-      }
-    }
-    sync.destroy();
     state.phase = 'created';
     o.store.save(state);
     if (o.pidFile) writePidFile(o.pidFile, state.pid);
@@ -206,7 +136,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   } catch (e) {
     if (helper && helper.exitCode === null) helper.kill('SIGKILL');
     await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });
-    void dir;
     throw e;
   }
 }

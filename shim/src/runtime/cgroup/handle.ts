@@ -32,7 +32,10 @@ export interface CgroupDir {
   dir: string;
 }
 
-/** Run a controller's writes in `dir`: skip optional files that are absent, retry deferred EINVALs last. */
+/**
+ * Run a controller's writes in `dir`: an absent file (ENOENT) is skipped when optional or
+ * replaced by its fallback; EINVAL on a retryAfter write is retried after the others.
+ */
 export function applyWrites(dir: string, writes: CgroupWrite[]): void {
   const deferred: CgroupWrite[] = [];
   for (const w of writes) {
@@ -41,6 +44,10 @@ export function applyWrites(dir: string, writes: CgroupWrite[]): void {
     } catch (err) {
       const errno = err instanceof ShoalError ? err.details.errno : undefined;
       if (w.optional && errno === 'ENOENT') continue;
+      if (w.fallback && errno === 'ENOENT') {
+        applyWrites(dir, [w.fallback]);
+        continue;
+      }
       if (w.retryAfter && errno === 'EINVAL') deferred.push(w);
       else throw err;
     }

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Spec, Mount, Hook } from '../../../../spec/src/config';
+import type { Spec, Mount, Hook, Process } from '../../../../spec/src/config';
 import type { CgroupHandle } from '../cgroup/types';
 import { ShoalError } from '../errors';
 import { Op } from './ops';
@@ -106,6 +106,37 @@ function homeFor(rootfs: string, uid: number): string {
   return '/';
 }
 
+/** RLIMIT records (applied by the helper's parent half with prlimit on the child). */
+export function addRlimits(w: PlanWriter, proc: Process): void {
+  for (const r of proc.rlimits ?? []) {
+    const n = RLIMITS[r.type];
+    if (n === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: process.rlimits: unknown type ${r.type}`);
+    w.add(Op.RLIMIT, n, uint64(r.soft), uint64(r.hard));
+  }
+}
+
+/**
+ * The records that turn the helper into the process: preserved fds, user and groups,
+ * capabilities, no_new_privs, args, env (HOME filled in from the rootfs's passwd as runc does,
+ * LISTEN_FDS for socket activation), cwd and umask. Shared by create and exec.
+ */
+export function addProcess(w: PlanWriter, proc: Process, o: { rootfs: string; passFds: number; listenFds: number }): void {
+  w.add(Op.PRESERVE_FDS, o.passFds);
+  const user = proc.user ?? { uid: 0, gid: 0 };
+  w.add(Op.USER, user.uid ?? 0, user.gid ?? 0, ...(user.additionalGids ?? []));
+  if (proc.capabilities) w.add(Op.CAPS, ...capsRecordArgs(proc.capabilities));
+  else w.add(Op.CAPS, '0', '0', '0', '0', '0');
+  if (proc.noNewPrivileges) w.add(Op.NO_NEW_PRIVS);
+  if (!proc.args || proc.args.length === 0) throw new ShoalError('INVALID_CONFIG', 'config.json: process.args: must be a non-empty array');
+  w.add(Op.ARGS, ...proc.args);
+  const env = [...(proc.env ?? [])];
+  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${homeFor(o.rootfs, user.uid ?? 0)}`);
+  if (o.listenFds > 0) env.push(`LISTEN_FDS=${o.listenFds}`, 'LISTEN_PID=1');
+  w.add(Op.ENV, ...env);
+  w.add(Op.CWD, proc.cwd || '/');
+  w.add(Op.UMASK, (user.umask ?? 0o22).toString(8));
+}
+
 /**
  * Compile config.json into the helper's plan. The order of the child-phase records is the order
  * the helper performs them; see native/helper/init.c.
@@ -136,11 +167,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   w.add(Op.CLONE_FLAGS, cloneFlags);
   for (const f of ctx.cgroup?.procsFiles() ?? []) w.add(Op.CGROUP_PROCS, f);
   if (proc.oomScoreAdj !== undefined) w.add(Op.OOM_SCORE_ADJ, proc.oomScoreAdj);
-  for (const r of proc.rlimits ?? []) {
-    const n = RLIMITS[r.type];
-    if (n === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: process.rlimits: unknown type ${r.type}`);
-    w.add(Op.RLIMIT, n, uint64(r.soft), uint64(r.hard));
-  }
+  addRlimits(w, proc);
   if (cloneFlags & NAMESPACE_FLAGS.user) {
     const map = (m: { containerID: number; hostID: number; size: number }[] | undefined) =>
       (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
@@ -215,19 +242,6 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   }
   for (const h of hooks.startContainer ?? []) w.add(Op.HOOK, ...hookArgs('startContainer', h));
 
-  w.add(Op.PRESERVE_FDS, ctx.preserveFds + ctx.listenFds);
-  const user = proc.user ?? { uid: 0, gid: 0 };
-  w.add(Op.USER, user.uid ?? 0, user.gid ?? 0, ...(user.additionalGids ?? []));
-  if (proc.capabilities) w.add(Op.CAPS, ...capsRecordArgs(proc.capabilities));
-  else w.add(Op.CAPS, '0', '0', '0', '0', '0');
-  if (proc.noNewPrivileges) w.add(Op.NO_NEW_PRIVS);
-  if (!proc.args || proc.args.length === 0) throw new ShoalError('INVALID_CONFIG', 'config.json: process.args: must be a non-empty array');
-  w.add(Op.ARGS, ...proc.args);
-  const env = [...(proc.env ?? [])];
-  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${homeFor(ctx.rootfs, user.uid ?? 0)}`);
-  if (ctx.listenFds > 0) env.push(`LISTEN_FDS=${ctx.listenFds}`, 'LISTEN_PID=1');
-  w.add(Op.ENV, ...env);
-  w.add(Op.CWD, proc.cwd || '/');
-  w.add(Op.UMASK, (user.umask ?? 0o22).toString(8));
+  addProcess(w, proc, { rootfs: ctx.rootfs, passFds: ctx.preserveFds + ctx.listenFds, listenFds: ctx.listenFds });
   return w;
 }

@@ -46,6 +46,7 @@ export const Op = {
   DEV_CONSOLE: 51,
   SELINUX_LABEL: 52,
   APPARMOR: 53,
+  JOIN_CGROUPNS: 54,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];

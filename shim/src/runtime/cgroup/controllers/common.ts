@@ -17,6 +17,8 @@ export interface CgroupWrite {
    * cpu period until the new quota is in place).
    */
   retryAfter?: boolean;
+  /** Written instead when `file` does not exist (ENOENT), e.g. blkio.bfq.weight for blkio.weight. */
+  fallback?: CgroupWrite;
 }
 
 /** Reads a file of the controller's current cgroup directory; undefined if absent. */

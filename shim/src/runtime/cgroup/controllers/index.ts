@@ -7,13 +7,20 @@ import { memoryController } from './memory';
 import { cpuController } from './cpu';
 import { cpusetController } from './cpuset';
 import { pidsController } from './pids';
+import { blkioController } from './blkio';
 import type { Controller } from './common';
 
 export type { CgroupWrite, FileReader, Controller } from './common';
 export { isNonZero } from './common';
 
 /** Every resource controller, in the order their settings are applied. */
-export const CONTROLLERS: readonly Controller[] = [cpusetController, cpuController, memoryController, pidsController];
+export const CONTROLLERS: readonly Controller[] = [
+  cpusetController,
+  cpuController,
+  memoryController,
+  pidsController,
+  blkioController,
+];
 
 /** v2 controllers shoal enables for container subtrees (when the host offers them). */
 export const V2_WANTED: readonly string[] = ['cpu', 'cpuset', 'io', 'memory', 'pids', 'hugetlb'];

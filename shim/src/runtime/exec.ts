@@ -1,0 +1,51 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ChildProcess } from 'child_process';
+import type { Process } from '../../../spec/src/config';
+import { loadCgroup } from './cgroup/manager';
+import { ShoalError } from './errors';
+import { runHelper } from './helper';
+import { buildExecPlan } from './plan/exec';
+import { StateStore } from './state';
+import { computeStatus } from './status';
+
+/** What `exec` takes. */
+export interface ExecOptions {
+  store: StateStore;
+  id: string;
+  process: Process;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+}
+
+/**
+ * Start a new process inside a running container. Detached, the helper exits once the process
+ * runs (it is reparented to the caller's subreaper); otherwise the returned helper exits with the
+ * process's status.
+ */
+export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper: ChildProcess }> {
+  const s = o.store.load(o.id);
+  const status = computeStatus(s, o.store.fifo(o.id));
+  if (status === 'paused') throw new ShoalError('INVALID_STATE', 'cannot exec in a paused container');
+  if (status !== 'running' && status !== 'created') throw new ShoalError('INVALID_STATE', `cannot exec in a ${status} container`);
+  if (!o.process.args?.length) throw new ShoalError('INVALID_ARGUMENT', 'process args cannot be empty');
+  if (o.process.terminal && !o.consoleSocket && o.detach) throw new ShoalError('INVALID_ARGUMENT', 'cannot allocate tty if shoal will detach without setting console socket');
+  const procsFiles = s.cgroup ? loadCgroup(s.cgroup).procsFiles() : [];
+  const plan = buildExecPlan(s, o.process, {
+    mode: o.detach ? 'create' : 'run',
+    procsFiles,
+    consoleSocket: o.consoleSocket ? path.resolve(o.consoleSocket) : undefined,
+    preserveFds: o.preserveFds ?? 0,
+  });
+  let pid = 0;
+  const helper = await runHelper(plan, { passFds: o.preserveFds ?? 0, cwd: '/', events: { onPid: (p) => (pid = p) } });
+  if (o.pidFile) {
+    const abs = path.resolve(o.pidFile);
+    const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
+    fs.writeFileSync(tmp, String(pid));
+    fs.renameSync(tmp, abs);
+  }
+  return { pid, helper };
+}

@@ -1,0 +1,112 @@
+import { spawn, ChildProcess } from 'child_process';
+import type { Socket } from 'net';
+import { helperPath } from '../native';
+import { ShoalError } from './errors';
+import { errnoName } from './errno';
+import type { PlanWriter } from './plan/writer';
+import { trace } from './trace';
+
+/** Turn the helper's "ERR stage\terrno\tpath\tdetail" into `mount proc on <rootfs>/proc: EPERM`. */
+export function setupError(line: string): ShoalError {
+  const [stage, errnum, where, detail] = line.slice(4).split('\t');
+  const n = Number(errnum);
+  const what = [stage, where].filter(Boolean).join(' ');
+  const cause = n ? errnoName(n) : '';
+  const msg = `${what}: ${[cause, detail].filter(Boolean).join(': ')}`;
+  return new ShoalError(stage.includes('hook') || stage === 'createContainer' ? 'HOOK_FAILED' : 'SETUP_FAILED', msg, {
+    errno: cause || undefined,
+    stage,
+    path: where,
+  });
+}
+
+/** Read "LINE\n" messages from the helper. */
+function lineReader(sock: Socket): () => Promise<string | null> {
+  let buf = '';
+  let ended = false;
+  const waiters: (() => void)[] = [];
+  sock.setEncoding('utf8');
+  sock.on('data', (d: string) => {
+    buf += d;
+    waiters.splice(0).forEach((w) => w());
+  });
+  const end = () => {
+    ended = true;
+    waiters.splice(0).forEach((w) => w());
+  };
+  sock.on('end', end);
+  sock.on('close', end);
+  sock.on('error', end);
+  return async () => {
+    for (;;) {
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        return line;
+      }
+      if (ended) return null;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+}
+
+/** Callbacks for the helper's messages. */
+export interface HelperEvents {
+  /** The init's host pid is known (it has been placed in its cgroups already). */
+  onPid(pid: number): void;
+  /** The init asks the runtime to run its hooks; return the state JSON to hand back. */
+  onHooks?(): string;
+}
+
+/**
+ * Start shoal-init with the plan, passing through stdio and `passFds` extra fds (3, 4, ...),
+ * and follow its protocol until the process is ready (READY, or the sync channel closing after
+ * PID for processes that start at once). Resolves with the helper, which in "run" mode exits with
+ * the process's status. Throws the helper's setup error.
+ */
+export async function runHelper(plan: PlanWriter, opts: { passFds: number; cwd: string; events: HelperEvents; onSpawn?: (h: ChildProcess) => void }): Promise<ChildProcess> {
+  const passFds = Array.from({ length: opts.passFds }, (_, i) => 3 + i);
+  const syncIndex = 3 + passFds.length;
+  const helper = spawn(helperPath(), [String(syncIndex)], {
+    stdio: ['inherit', 'inherit', 'inherit', ...passFds, 'pipe'],
+    env: {},
+    cwd: opts.cwd,
+  });
+  opts.onSpawn?.(helper);
+  const spawnError = new Promise<never>((_, reject) =>
+    helper.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
+  );
+  spawnError.catch(() => undefined);
+  trace('helper spawned');
+  const sync = helper.stdio[syncIndex] as Socket;
+  const next = lineReader(sync);
+  sync.write(plan.encode());
+  let pidSeen = false;
+  for (;;) {
+    const line = await Promise.race([next(), spawnError]);
+    if (line === null) {
+      // exec's process has no READY: the channel closes at execve once the pid was reported.
+      if (pidSeen) break;
+      throw new ShoalError('SETUP_FAILED', 'container init exited during setup');
+    }
+    if (line.startsWith('PID ')) {
+      pidSeen = true;
+      opts.events.onPid(Number(line.slice(4)));
+      trace('init cloned');
+    } else if (line === 'HOOKS') {
+      const json = Buffer.from(opts.events.onHooks ? opts.events.onHooks() : '{}');
+      const head = Buffer.alloc(5);
+      head.write('C', 0);
+      head.writeUInt32LE(json.length, 1);
+      sync.write(Buffer.concat([head, json]));
+    } else if (line === 'READY') {
+      trace('init ready');
+      break;
+    } else if (line.startsWith('ERR ')) {
+      throw setupError(line);
+    }
+  }
+  sync.destroy();
+  return helper;
+}
