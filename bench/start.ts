@@ -345,7 +345,7 @@ interface Comparison {
   meetsTarget: boolean;
 }
 
-function report(b: Bench, started: Date): void {
+function report(b: Bench, started: Date, loadAtStart: string): void {
   const sum: Record<string, Record<string, Summary>> = {};
   for (const [sc, byRt] of Object.entries(b.samples)) {
     sum[sc] = {};
@@ -407,7 +407,7 @@ function report(b: Bench, started: Date): void {
   out.push(`node -e 0 median ${ms(node)} ms; "- node" = shoal median minus node median, over all shoal processes and per process (create+start+delete: 3); target on the median per call.`);
   if (b.stripped.length)
     out.push(`stripped from the environment of timed commands: ${b.stripped.join(', ')} ("node -e 0, full env" shows what they cost; --keep-env keeps them).`);
-  if (b.binMode === 'wrapper') out.push('shoal (bin*): main.js is not executable (plain tsc build), timed through a #!/usr/bin/env node wrapper that requires it.');
+  if (b.binMode === 'wrapper' && b.runtimes.some((r) => r.key === 'shoal-bin')) out.push('shoal (bin*): main.js is not executable (plain tsc build), timed through a #!/usr/bin/env node wrapper that requires it.');
   for (const e of b.errors) out.push(`error: ${e}`);
   process.stdout.write(out.join('\n') + '\n');
 
@@ -417,7 +417,7 @@ function report(b: Bench, started: Date): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const json = {
     date: started.toISOString(),
-    host: hostInfo(),
+    host: { ...hostInfo(), loadavgAtStart: loadAtStart },
     versions: versions(b.opts),
     options: { iterations: b.opts.iterations, warmup: b.opts.warmup, runtimes: b.opts.runtimes },
     method:
@@ -475,6 +475,7 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = new Date();
+  const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   try {
     await b.setup();
     if (opts.profile) {
@@ -489,8 +490,9 @@ async function main(): Promise<number> {
     }
     process.stderr.write('\n');
     await b.cleanup();
-    report(b, started);
-    return b.errors.length ? 1 : 0;
+    process.stdout.write(`load average at start ${loadAtStart}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
+    report(b, started, loadAtStart);
+    return b.runtimes.some((r) => r.failed) ? 1 : 0;
   } finally {
     await b.cleanup();
   }

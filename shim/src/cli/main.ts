@@ -22,9 +22,12 @@ const COMMANDS: Record<string, () => Command> = {
   spec: () => require('./spec'),
   features: () => require('./features'),
   exec: () => require('./exec'),
+  pause: () => require('./pause'),
+  resume: () => require('./resume'),
+  ps: () => require('./ps'),
 };
 
-const NOT_YET = ['ps', 'pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
+const NOT_YET = ['update', 'events', 'checkpoint', 'restore'];
 
 const USAGE = `shoal: an OCI container runtime
 

@@ -1,0 +1,11 @@
+import type { Context } from './context';
+import { parseArgs, requireId } from './args';
+import { setPaused } from '../runtime/pause';
+
+/** `shoal pause ID...`. */
+export async function run(ctx: Context, argv: string[]): Promise<number> {
+  const p = parseArgs(argv, [], { interspersed: true });
+  requireId(p, 'pause');
+  for (const id of p.args) await setPaused(ctx.store, id, true);
+  return 0;
+}
