@@ -99,6 +99,7 @@ function spawnCreate(e: Env, defer: Defer) {
 
 /** SIGKILL the CLI, then `delete --force` must succeed and leave no trace of the container. */
 async function killAndCheckCleanup(e: Env, child: { pid?: number; kill(s: NodeJS.Signals): boolean }, exited: Promise<void>, ignore: number[] = []) {
+  child.kill('SIGSTOP'); // freeze the stage first: listing its descendants takes a while
   const below = descendants(child.pid!);
   child.kill('SIGKILL');
   await exited;

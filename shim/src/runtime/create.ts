@@ -10,7 +10,7 @@ import { runHooks, HookState } from './hooks';
 import { buildPlan } from './plan/build';
 import { procStat } from './proc';
 import { ContainerState, StateStore } from './state';
-import { runHelper } from './helper';
+import { runHelper, StdioEntry } from './helper';
 import { destroyContainer } from './delete';
 import { trace } from './trace';
 
@@ -26,6 +26,8 @@ export interface CreateOptions {
   /** "run" keeps the helper as the init's parent so its exit status can be returned. */
   mode: 'create' | 'run';
   warn: (msg: string) => void;
+  /** The init's stdio (default: this process's own). */
+  stdio?: [StdioEntry, StdioEntry, StdioEntry];
 }
 
 /** A created container, with the helper still attached in "run" mode. */
@@ -114,6 +116,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     helper = await runHelper(plan, {
       passFds: listenFds + preserve,
       cwd: bundle,
+      stdio: o.stdio,
       onSpawn: (h) => (helper = h),
       events: {
         onPid: (pid) => {

@@ -4,7 +4,7 @@ import type { ChildProcess } from 'child_process';
 import type { Process } from '../../../spec/src/config';
 import { loadCgroup } from './cgroup/manager';
 import { ShoalError } from './errors';
-import { runHelper } from './helper';
+import { runHelper, StdioEntry } from './helper';
 import { buildExecPlan } from './plan/exec';
 import { StateStore } from './state';
 import { computeStatus } from './status';
@@ -18,6 +18,8 @@ export interface ExecOptions {
   pidFile?: string;
   consoleSocket?: string;
   preserveFds?: number;
+  /** The process's stdio (default: this process's own). */
+  stdio?: [StdioEntry, StdioEntry, StdioEntry];
 }
 
 /**
@@ -40,7 +42,7 @@ export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper
     preserveFds: o.preserveFds ?? 0,
   });
   let pid = 0;
-  const helper = await runHelper(plan, { passFds: o.preserveFds ?? 0, cwd: '/', events: { onPid: (p) => (pid = p) } });
+  const helper = await runHelper(plan, { passFds: o.preserveFds ?? 0, cwd: '/', stdio: o.stdio, events: { onPid: (p) => (pid = p) } });
   if (o.pidFile) {
     const abs = path.resolve(o.pidFile);
     const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);

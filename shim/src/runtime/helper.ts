@@ -51,6 +51,9 @@ function lineReader(sock: Socket): () => Promise<string | null> {
   };
 }
 
+/** One of the process's stdio: an fd of this process, 'inherit' or 'ignore' (/dev/null). */
+export type StdioEntry = number | 'inherit' | 'ignore';
+
 /** Callbacks for the helper's messages. */
 export interface HelperEvents {
   /** The init's host pid is known (it has been placed in its cgroups already). */
@@ -65,11 +68,21 @@ export interface HelperEvents {
  * PID for processes that start at once). Resolves with the helper, which in "run" mode exits with
  * the process's status. Throws the helper's setup error.
  */
-export async function runHelper(plan: PlanWriter, opts: { passFds: number; cwd: string; events: HelperEvents; onSpawn?: (h: ChildProcess) => void }): Promise<ChildProcess> {
+export async function runHelper(
+  plan: PlanWriter,
+  opts: {
+    passFds: number;
+    cwd: string;
+    events: HelperEvents;
+    onSpawn?: (h: ChildProcess) => void;
+    /** The process's stdin, stdout, stderr: fds, or 'inherit' (default) / 'ignore'. */
+    stdio?: [StdioEntry, StdioEntry, StdioEntry];
+  },
+): Promise<ChildProcess> {
   const passFds = Array.from({ length: opts.passFds }, (_, i) => 3 + i);
   const syncIndex = 3 + passFds.length;
   const helper = spawn(helperPath(), [String(syncIndex)], {
-    stdio: ['inherit', 'inherit', 'inherit', ...passFds, 'pipe'],
+    stdio: [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...passFds, 'pipe'],
     env: {},
     cwd: opts.cwd,
   });
