@@ -486,9 +486,10 @@ async function main(): Promise<number> {
     process.stderr.write(`shoal bench: ${b.runtimes.map((r) => r.label).join(', ')}; ${opts.warmup} warm-up + ${opts.iterations} iterations\n`);
     for (let i = 0; i < total; i++) {
       await b.iteration(i, i >= opts.warmup);
-      process.stderr.write(`\r${i + 1}/${total}`);
+      if (process.stderr.isTTY) process.stderr.write(`\r${i + 1}/${total}`);
+      else if ((i + 1) % 10 === 0 || i + 1 === total) process.stderr.write(`${i + 1}/${total}\n`);
     }
-    process.stderr.write('\n');
+    if (process.stderr.isTTY) process.stderr.write('\n');
     await b.cleanup();
     process.stdout.write(`load average at start ${loadAtStart}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
     report(b, started, loadAtStart);

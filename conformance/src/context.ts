@@ -58,6 +58,7 @@ export class CaseContext {
   private deferred: Array<() => unknown> = [];
   private pids: Array<{ pid: number; start: string }> = [];
   private idSeq = 0;
+  private bundleSeq = 0;
   private readonly caseNo: number;
 
   constructor(readonly env: RunEnv, readonly caseName: string) {
@@ -91,27 +92,32 @@ export class CaseContext {
     return path.join(this.dir, name);
   }
 
-  /** Writes a bundle named `name` from the default config after `mutate` edits it. */
-  bundle(mutate: (c: Config) => void = () => {}, name = `bundle${this.idSeq + 1}`): Bundle {
+  /**
+   * Writes a bundle named `name` from the default config after `mutate` edits it; `mutate` also
+   * gets the bundle dir (already created) to place files a config refers to.
+   */
+  bundle(mutate: (c: Config, dir: string) => void = () => {}, name = `bundle${++this.bundleSeq}`): Bundle {
     const c = defaultConfig();
-    mutate(c);
-    return writeBundle(path.join(this.dir, name), this.env.baseRootfs, c);
+    const dir = path.join(this.dir, name);
+    fs.mkdirSync(dir, { recursive: true });
+    mutate(c, dir);
+    return writeBundle(dir, this.env.baseRootfs, c);
   }
 
   /**
    * Runs `/probe ...probeArgs` (unless `mutate` sets other args) with `run`, and returns the
    * parsed probe JSON. Fails the case when the runtime fails or the probe prints nothing.
    */
-  async probe(mutate: (c: Config) => void = () => {}, probeArgs: string[] = []): Promise<Probe> {
+  async probe(mutate: (c: Config, dir: string) => void = () => {}, probeArgs: string[] = []): Promise<Probe> {
     const { probe } = await this.runProbe(mutate, probeArgs);
     return probe;
   }
 
   /** Like {@link probe} but also returns the run result and bundle. */
-  async runProbe(mutate: (c: Config) => void, probeArgs: string[] = []): Promise<{ probe: Probe; result: CmdResult; bundle: Bundle }> {
-    const b = this.bundle((c) => {
+  async runProbe(mutate: (c: Config, dir: string) => void, probeArgs: string[] = []): Promise<{ probe: Probe; result: CmdResult; bundle: Bundle }> {
+    const b = this.bundle((c, dir) => {
       c.process!.args = ['/probe', ...probeArgs];
-      mutate(c);
+      mutate(c, dir);
     });
     const id = this.newId();
     const result = await this.rt.run(id, b.dir);

@@ -67,6 +67,9 @@ interface Env { root: string; work: string; bundle: string; id: string }
 /** A bundle whose hooks (if any) write `<work>/<stage>.started` and then block. */
 function env(defer: Defer, hooks?: Hooks): Env {
   const root = tmpRoot();
+  const id = uniqueId('cr');
+  // Last resort after a failed test: remove the (empty) cgroup dirs shoal leaked, deepest first.
+  defer(() => cgroupsOf(id).split('\n').filter(Boolean).reverse().forEach((d) => { try { fs.rmdirSync(d); } catch { /* busy or gone */ } }));
   defer(() => removeRoot(root));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-crash-'));
   defer(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -77,7 +80,7 @@ function env(defer: Defer, hooks?: Hooks): Env {
       try { process.kill(Number(fs.readFileSync(path.join(work, f), 'utf8')), 'SIGKILL'); } catch { /* gone */ }
     }
   });
-  return { root, work, bundle, id: uniqueId('cr') };
+  return { root, work, bundle, id };
 }
 
 /**

@@ -116,10 +116,8 @@ export const mountCases: Case[] = [
   {
     name: 'mounts: bind source relative to the bundle',
     async run(ctx) {
-      const p = await ctx.probe((c) => {
+      const p = await ctx.probe((c, dir) => {
         c.mounts!.push({ destination: '/mnt/rel', type: 'bind', source: 'reldata', options: ['rbind', 'ro'] });
-        // The bundle dir is created by ctx.bundle before config.json is written; fill it in now.
-        const dir = ctx.file('bundle1');
         fs.mkdirSync(path.join(dir, 'reldata'), { recursive: true });
         fs.writeFileSync(path.join(dir, 'reldata', 'x'), 'relative\n');
       }, ['--read', '/mnt/rel/x']);

@@ -5,6 +5,7 @@ import { parseArgs, str, bool, num, requireId } from './args';
 import type { Process } from '../../../spec/src/config';
 import { execProcess } from '../runtime/exec';
 import { ShoalError } from '../runtime/errors';
+import { listenConsole, proxyConsole, OwnConsole } from './console';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 
@@ -66,15 +67,18 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     if (bool(p, 'no-new-privs')) proc.noNewPrivileges = true;
   }
   const detach = bool(p, 'detach');
+  let own: OwnConsole | undefined;
+  if (proc.terminal && !detach && !str(p, 'console-socket')) own = await listenConsole(ctx.store.dir(id));
   const { pid, helper } = await execProcess({
     store: ctx.store,
     id,
     process: proc,
     detach,
     pidFile: str(p, 'pid-file'),
-    consoleSocket: str(p, 'console-socket'),
+    consoleSocket: own?.path ?? str(p, 'console-socket'),
     preserveFds: num(p, 'preserve-fds'),
-  });
+  }).finally(() => own?.close());
+  const stopProxy = own ? proxyConsole(await own.master) : undefined;
   if (detach) {
     helper.unref();
     return 0;
@@ -91,10 +95,12 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     return [sig, h] as const;
   });
   try {
-    return await new Promise<number>((resolve) => {
+    const code = await new Promise<number>((resolve) => {
       if (helper.exitCode !== null) return resolve(helper.exitCode);
       helper.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? constants.signals[sig] : 0)));
     });
+    await stopProxy?.();
+    return code;
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);
   }

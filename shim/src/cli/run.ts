@@ -5,6 +5,9 @@ import { createContainer } from '../runtime/create';
 import { startContainer } from '../runtime/start';
 import { deleteContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
+import { listenConsole, proxyConsole, OwnConsole } from './console';
+import * as fs from 'fs';
+import * as path from 'path';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
@@ -16,17 +19,25 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [...CREATE_FLAGS, { name: 'detach', alias: 'd', type: 'bool' }, { name: 'keep', type: 'bool' }, { name: 'no-subreaper', type: 'bool' }]);
   const id = requireId(p, 'run');
   const detach = bool(p, 'detach');
+  // `run -t` in the foreground: shoal itself receives the pty and proxies this terminal.
+  let own: OwnConsole | undefined;
+  if (!detach && !str(p, 'console-socket') && wantsTerminal(str(p, 'bundle') ?? '.')) {
+    fs.mkdirSync(ctx.root, { recursive: true, mode: 0o711 });
+    own = await listenConsole(ctx.root);
+  }
+  let stopProxy: (() => Promise<void>) | undefined;
   const c = await createContainer({
     store: ctx.store,
     id,
     bundle: str(p, 'bundle') ?? '.',
     pidFile: str(p, 'pid-file'),
-    consoleSocket: str(p, 'console-socket'),
+    consoleSocket: own?.path ?? str(p, 'console-socket'),
     preserveFds: num(p, 'preserve-fds'),
     noPivot: bool(p, 'no-pivot'),
     mode: detach ? 'create' : 'run',
     warn: ctx.warn,
-  });
+  }).finally(() => own?.close());
+  if (own) stopProxy = proxyConsole(await own.master);
   if (detach) {
     c.helper.unref();
     try {
@@ -57,10 +68,20 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     trace('started');
     const code = await exited;
     trace('container exited');
+    await stopProxy?.();
     return code;
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);
     if (!bool(p, 'keep')) await deleteContainer(ctx.store, id, true, ctx.warn);
     trace('deleted');
+  }
+}
+
+/** Whether the bundle's config asks for a terminal (a malformed config fails later, in create). */
+function wantsTerminal(bundle: string): boolean {
+  try {
+    return !!JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'))?.process?.terminal;
+  } catch {
+    return false;
   }
 }

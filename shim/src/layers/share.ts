@@ -187,9 +187,6 @@ export function planSharing(o: SharingOptions): SharingPlan {
   plan.mounts = all.map(({ source, destination }) => ({ source, destination }));
   plan.digests = [...new Set(all.map((m) => m.digest))];
   plan.stats.shared = all.length;
-  if (mode && !o.readonlyRootfs && all.length) {
-    plan.warnings.push(`memory sharing: ${all.length} shared file(s) are read-only in this writable rootfs (writes fail with EROFS)`);
-  }
   plan.stats.ms = Date.now() - t0;
   return plan;
 }
