@@ -56,6 +56,24 @@
       "ldflags": [
         "-static"
       ]
+    },
+    {
+      "target_name": "containerd-shim-shoal-v2",
+      "type": "executable",
+      "sources": [
+        "native/launcher/launcher.c",
+        "native/launcher/group.c",
+        "native/launcher/sha256.c"
+      ],
+      "defines": [
+        "SHOAL_NODE_BUILD=\"<!(node -p process.execPath)\""
+      ],
+      "cflags": [
+        "-std=gnu11",
+        "-Wall",
+        "-O2",
+        "-D_GNU_SOURCE"
+      ]
     }
   ]
 }

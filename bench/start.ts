@@ -150,7 +150,10 @@ class Bench {
   /** Stripped variables that were set (reported; one extra baseline shows their cost). */
   readonly stripped: string[];
   errors: string[] = [];
+  /** Set on SIGINT/SIGTERM: no new command starts; the loop ends and cleanup runs after it. */
+  stopping = false;
   private cleaned = false;
+  private cleaning = false;
 
   constructor(readonly opts: Options) {
     this.env = benchEnv(opts.keepEnv);
@@ -198,6 +201,7 @@ class Bench {
 
   /** Times one invocation of a runtime (args after the --root prefix). */
   time(rt: Runtime, args: string[], env?: NodeJS.ProcessEnv): Promise<Timed> {
+    if (this.stopping && !this.cleaning) return Promise.resolve({ ns: 0, status: null, signal: 'stopping', log: '' });
     const argv = [...rt.cmd, ...args];
     const e = env ?? this.env;
     return rt.ns ? this.worker!.time(argv, rt.log, e) : Promise.resolve(timeCommand(argv, rt.log, e));
@@ -220,6 +224,7 @@ class Bench {
    * mid-rebuild, or the runtime simply broken on this host).
    */
   private async fail(rt: Runtime, what: string, t: Timed, id: string): Promise<void> {
+    if (this.stopping) return; // the container, if any, stays in `live` for cleanup
     rt.failures++;
     rt.consecutiveFailures++;
     const msg = `${what}: exit ${t.status ?? t.signal}: ${t.log.trim().split('\n').slice(0, 4).join(' | ')}`;
@@ -283,13 +288,17 @@ class Bench {
       const j = Math.floor(Math.random() * (k + 1));
       [tasks[k], tasks[j]] = [tasks[j], tasks[k]];
     }
-    for (const task of tasks) await task();
+    for (const task of tasks) {
+      if (this.stopping) return;
+      await task();
+    }
   }
 
   /** Deletes leftover containers, stops the worker, removes the temp dir. Idempotent. */
   async cleanup(): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;
+    this.cleaning = true;
     for (const [rt, ids] of this.live) {
       for (const id of ids) await this.time(rt, ['delete', '--force', id]).catch(() => undefined);
     }
@@ -469,11 +478,13 @@ async function main(): Promise<number> {
   if (opts.profile) opts.runtimes = ['shoal'];
   const b = new Bench(opts);
   const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    b.cleanup().finally(() => process.exit(130));
+    if (b.stopping) return; // already stopping: cleanup runs once the current command returns
+    process.stderr.write(`\n${sig}: stopping after the current command, then cleaning up\n`);
+    b.stopping = true;
+    process.exitCode = 130;
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const started = new Date();
   const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   try {
@@ -484,13 +495,14 @@ async function main(): Promise<number> {
     }
     const total = opts.warmup + opts.iterations;
     process.stderr.write(`shoal bench: ${b.runtimes.map((r) => r.label).join(', ')}; ${opts.warmup} warm-up + ${opts.iterations} iterations\n`);
-    for (let i = 0; i < total; i++) {
+    for (let i = 0; i < total && !b.stopping; i++) {
       await b.iteration(i, i >= opts.warmup);
       if (process.stderr.isTTY) process.stderr.write(`\r${i + 1}/${total}`);
       else if ((i + 1) % 10 === 0 || i + 1 === total) process.stderr.write(`${i + 1}/${total}\n`);
     }
     if (process.stderr.isTTY) process.stderr.write('\n');
     await b.cleanup();
+    if (b.stopping) return 130;
     process.stdout.write(`load average at start ${loadAtStart}, at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
     report(b, started, loadAtStart);
     return b.runtimes.some((r) => r.failed) ? 1 : 0;
@@ -500,7 +512,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => (process.exitCode = code),
+  (code) => {
+    process.exitCode = code;
+    // Exit once cleanup is done even if a stray handle (the worker's pipes) lingers.
+    setImmediate(() => process.exit(code));
+  },
   (e) => {
     process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 2;

@@ -24,6 +24,10 @@
 #include <unistd.h>
 
 #include <string>
+#include <unordered_map>
+
+#include <sys/mount.h>
+#include <uv.h>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -294,6 +298,144 @@ Napi::Value FdIsCloexec(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(info.Env(), (flags & FD_CLOEXEC) != 0);
 }
 
+// ---- containerd shim support: fd readiness on the event loop, reaping by pid, pipes, mounts ----
+
+// One-shot readiness watch of an fd on Node's own libuv loop (a pidfd becomes readable when its
+// process exits). The JS callback runs on the main thread like any other I/O callback.
+struct FdWatch {
+  uv_poll_t poll;
+  napi_env env;
+  Napi::FunctionReference cb;
+  double id;
+};
+
+std::unordered_map<double, FdWatch *> g_watches;
+double g_next_watch = 1;
+
+void CloseWatch(FdWatch *w) {
+  uv_poll_stop(&w->poll);
+  g_watches.erase(w->id);
+  uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), [](uv_handle_t *h) {
+    delete reinterpret_cast<FdWatch *>(reinterpret_cast<char *>(h) - offsetof(FdWatch, poll));
+  });
+}
+
+void OnFdReadable(uv_poll_t *handle, int status, int /*events*/) {
+  FdWatch *w = reinterpret_cast<FdWatch *>(reinterpret_cast<char *>(handle) - offsetof(FdWatch, poll));
+  Napi::Env env(w->env);
+  Napi::FunctionReference cb = std::move(w->cb);
+  CloseWatch(w);
+  Napi::HandleScope scope(env);
+  // MakeCallback drains the microtask queue afterwards, as for Node's own I/O callbacks.
+  cb.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+  if (env.IsExceptionPending()) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+// watchFdReadable(fd, cb) -> id: calls cb(status) once, when fd becomes readable (status < 0 is a
+// libuv error). The fd stays owned by the caller and must stay open until the callback or unwatch.
+Napi::Value WatchFdReadable(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsFunction()) return ThrowType(env, "callback must be a function");
+  uv_loop_t *loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return ThrowErrno(env, EINVAL, "napi_get_uv_event_loop");
+  FdWatch *w = new FdWatch();
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc < 0) {
+    delete w;
+    return ThrowErrno(env, -rc, "uv_poll_init");
+  }
+  w->env = env;
+  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  w->id = g_next_watch++;
+  rc = uv_poll_start(&w->poll, UV_READABLE, OnFdReadable);
+  if (rc < 0) {
+    w->cb.Reset();
+    uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), [](uv_handle_t *h) {
+      delete reinterpret_cast<FdWatch *>(reinterpret_cast<char *>(h) - offsetof(FdWatch, poll));
+    });
+    return ThrowErrno(env, -rc, "uv_poll_start");
+  }
+  g_watches[w->id] = w;
+  return Napi::Number::New(env, w->id);
+}
+
+// unwatchFd(id): cancels a watch; unknown or already fired ids are ignored.
+Napi::Value UnwatchFd(const Napi::CallbackInfo &info) {
+  int id;
+  if (!IntArg(info, 0, "id", &id)) return info.Env().Undefined();
+  auto it = g_watches.find(id);
+  if (it != g_watches.end()) {
+    it->second->cb.Reset();
+    CloseWatch(it->second);
+  }
+  return info.Env().Undefined();
+}
+
+// waitPid(pid) -> {status, signal} | null: waitid(P_PID, WEXITED|WNOHANG) of one child, for
+// orphans re-parented to a subreaper (never P_ALL, which would steal libuv's children).
+Napi::Value WaitPid(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid;
+  if (!IntArg(info, 0, "pid", &pid, 1)) return env.Undefined();
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do {
+    rc = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) return ThrowErrno(env, errno, "waitid");
+  if (si.si_pid == 0) return env.Null();
+  Napi::Object res = Napi::Object::New(env);
+  bool exited = si.si_code == CLD_EXITED;
+  res.Set("status", Napi::Number::New(env, exited ? si.si_status : 128 + si.si_status));
+  res.Set("signal", exited ? env.Null() : Napi::Number::New(env, si.si_status));
+  return res;
+}
+
+// pipe() -> [readFd, writeFd]: pipe2(O_CLOEXEC), both ends blocking (a container's stdio must
+// not see O_NONBLOCK; the shim wraps only its own end in a non-blocking stream).
+Napi::Value Pipe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return ThrowErrno(env, errno, "pipe2");
+  Napi::Array res = Napi::Array::New(env, 2);
+  res.Set(0u, Napi::Number::New(env, p[0]));
+  res.Set(1u, Napi::Number::New(env, p[1]));
+  return res;
+}
+
+// mount(source, target, fstype, flags, data): mount(2); flags are MS_* bits (< 2^32).
+Napi::Value Mount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string source, target, fstype, data;
+  if (!StringArg(info, 0, "source", &source) || !StringArg(info, 1, "target", &target) ||
+      !StringArg(info, 2, "fstype", &fstype))
+    return env.Undefined();
+  if (info.Length() < 4 || !info[3].IsNumber()) return ThrowType(env, "flags must be a number");
+  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
+  if (info.Length() > 4 && !info[4].IsUndefined() && !StringArg(info, 4, "data", &data)) return env.Undefined();
+  if (mount(source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+            data.empty() ? nullptr : data.c_str()) < 0)
+    return ThrowErrno(env, errno, "mount");
+  return env.Undefined();
+}
+
+// umount2(target, flags): flags are MNT_* bits (MNT_DETACH = 2).
+Napi::Value Umount2(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string target;
+  int flags;
+  if (!StringArg(info, 0, "target", &target) || !IntArg(info, 1, "flags", &flags)) return env.Undefined();
+  if (umount2(target.c_str(), flags) < 0) return ThrowErrno(env, errno, "umount2");
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
@@ -307,6 +449,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
   exports.Set("prctlSetName", Napi::Function::New(env, PrctlSetName, "prctlSetName"));
   exports.Set("fdIsCloexec", Napi::Function::New(env, FdIsCloexec, "fdIsCloexec"));
+  exports.Set("watchFdReadable", Napi::Function::New(env, WatchFdReadable, "watchFdReadable"));
+  exports.Set("unwatchFd", Napi::Function::New(env, UnwatchFd, "unwatchFd"));
+  exports.Set("waitPid", Napi::Function::New(env, WaitPid, "waitPid"));
+  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
+  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
+  exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   return exports;
 }
 

@@ -25,9 +25,10 @@ const COMMANDS: Record<string, () => Command> = {
   pause: () => require('./pause'),
   resume: () => require('./resume'),
   ps: () => require('./ps'),
+  update: () => require('./update'),
 };
 
-const NOT_YET = ['update', 'events', 'checkpoint', 'restore'];
+const NOT_YET = ['events', 'checkpoint', 'restore'];
 
 const USAGE = `shoal: an OCI container runtime
 

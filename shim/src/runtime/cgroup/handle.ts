@@ -3,8 +3,10 @@
  * resource writes, destroy (kill everything, then rmdir depth-first retrying EBUSY) and the
  * JSON form stored in the container state.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { LinuxResources } from '../../../../spec/src/config';
+import { DEFAULT_PARENT } from './path';
 import { ShoalError } from '../errors';
 import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
@@ -148,6 +150,16 @@ export abstract class BaseCgroup implements CgroupHandle {
     await this.killAll(Date.now() + DESTROY_TIMEOUT_MS);
     const deadline = Date.now() + DESTROY_TIMEOUT_MS;
     for (const e of this.entries) await removeCgroupTree(e.dir, deadline);
+    // The default parent (/shoal) is ours too: remove it once its last container is gone, so a
+    // host without containers shows no trace of shoal. A racing create retries its mkdir.
+    for (const e of this.entries) {
+      if (path.posix.dirname(e.path) !== DEFAULT_PARENT) continue;
+      try {
+        fs.rmdirSync(path.dirname(e.dir));
+      } catch {
+        /* other containers still there, or already gone */
+      }
+    }
   }
 
   /** The JSON stored in the container state; loadCgroup() reopens it. */

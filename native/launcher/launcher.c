@@ -1,0 +1,229 @@
+/*
+ * containerd-shim-shoal-v2: the executable containerd runs for runtime io.containerd.shoal.v2.
+ *
+ * containerd runs `<shim> -namespace NS -address GRPC -publish-binary P -id ID [-debug] start`
+ * for every new container, with cwd = the bundle. When the container's group already has a live
+ * shim, the answer is just that shim's socket address, and starting Node (~40 ms) for it would be
+ * the slowest part of `ctr run`. So this launcher computes the address in C (the group from
+ * config.json's annotations, then sha256 of Join(address, ns, group)), connects, and when a shim
+ * answers prints `unix://<path>` and exits. In every other case (no live shim, `delete`, the
+ * daemon itself, -v) it execs Node on the shim's JS entry with the same arguments.
+ *
+ * Environment: SHOAL_NODE (the node binary), SHOAL_SHIM_ENTRY (the JS entry),
+ * SHOAL_SHIM_GROUPING=namespace (one shim per namespace instead of per group).
+ * Hidden subcommand `socket-address`: print the computed address without connecting (tests).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "group.h"
+
+#ifndef SHOAL_NODE_BUILD
+#define SHOAL_NODE_BUILD ""
+#endif
+
+/* The JS entry relative to the directory of this executable (build/Release). */
+static const char ENTRY_REL[] = "/../shim/src/task/main.js";
+
+/* The flags this launcher needs; the rest are only passed on to Node. */
+struct args {
+  const char *ns, *address, *id, *bundle, *action;
+  int version;
+};
+
+/* Go's flag package: -name value, --name value, -name=value; the first non-flag ends flags. */
+static void parse_args(int argc, char **argv, struct args *a) {
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    if (s[0] != '-' || s[1] == 0) {
+      a->action = s;
+      return;
+    }
+    if (strcmp(s, "--") == 0) {
+      if (i + 1 < argc) a->action = argv[i + 1];
+      return;
+    }
+    s += (s[1] == '-') ? 2 : 1;
+    const char *eq = strchr(s, '=');
+    size_t len = eq ? (size_t)(eq - s) : strlen(s);
+    const char **slot = NULL;
+    if (len == 9 && strncmp(s, "namespace", 9) == 0) slot = &a->ns;
+    else if (len == 7 && strncmp(s, "address", 7) == 0) slot = &a->address;
+    else if (len == 2 && strncmp(s, "id", 2) == 0) slot = &a->id;
+    else if (len == 6 && strncmp(s, "bundle", 6) == 0) slot = &a->bundle;
+    else if ((len == 1 && s[0] == 'v') || (len == 7 && strncmp(s, "version", 7) == 0)) a->version = 1;
+    else if ((len == 5 && strncmp(s, "debug", 5) == 0)) continue; /* boolean */
+    else if (eq == NULL && i + 1 < argc && !(len == 1 && s[0] == 'v')) {
+      i++; /* another valued flag (-publish-binary, -socket ...): skip its value */
+      continue;
+    }
+    if (slot) *slot = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
+  }
+}
+
+/* Reads a whole small file (config.json) into a malloc'd buffer. */
+static char *read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  char *buf = NULL;
+  if (fstat(fd, &st) == 0 && st.st_size < (64 << 20) && (buf = malloc((size_t)st.st_size + 1))) {
+    size_t n = 0;
+    ssize_t r;
+    while (n < (size_t)st.st_size && (r = read(fd, buf + n, (size_t)st.st_size - n)) != 0) {
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      n += (size_t)r;
+    }
+    buf[n] = 0;
+    *len = n;
+  }
+  close(fd);
+  return buf;
+}
+
+/* The socket address for this start, or -1 when the flags do not allow computing it. */
+static int compute_address(const struct args *a, char *out, size_t outsz) {
+  const char *ns = a->ns ? a->ns : getenv("NAMESPACE");
+  if (!ns || !*ns || !a->address || !a->id || !*a->id) return -1;
+  const char *grouping = getenv("SHOAL_SHIM_GROUPING");
+  char *group = NULL;
+  if (grouping && strcmp(grouping, "namespace") == 0) {
+    group = strdup("shoal-namespace");
+  } else {
+    char cfg[PATH_MAX];
+    snprintf(cfg, sizeof cfg, "%s/config.json", a->bundle ? a->bundle : ".");
+    size_t len = 0;
+    char *json = read_file(cfg, &len);
+    if (json) group = spec_group_id(json, len);
+    free(json);
+  }
+  int rc = socket_path(a->address, ns, group ? group : a->id, out, outsz);
+  free(group);
+  return rc;
+}
+
+/* Whether a shim accepts connections on path (a stale socket file gives ECONNREFUSED). */
+static int can_connect(const char *path) {
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) return 0;
+  strcpy(sa.sun_path, path);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return 0;
+  int rc;
+  do rc = connect(s, (struct sockaddr *)&sa, sizeof sa);
+  while (rc < 0 && errno == EINTR);
+  close(s);
+  return rc == 0;
+}
+
+/* containerd writes the runtime options to stdin; drain them so its writer never sees EPIPE. */
+static void drain_stdin(void) {
+  if (isatty(0)) return;
+  char buf[4096];
+  struct pollfd p = {0, POLLIN, 0};
+  while (poll(&p, 1, 200) > 0) {
+    ssize_t n = read(0, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+  }
+}
+
+static int executable(const char *p) {
+  return access(p, X_OK) == 0;
+}
+
+/* Node: $SHOAL_NODE, then PATH, then the node that configured the build, then common places. */
+static const char *find_node(char *buf, size_t bufsz) {
+  const char *env = getenv("SHOAL_NODE");
+  if (env && *env) return env;
+  const char *path = getenv("PATH");
+  if (path) {
+    const char *p = path;
+    while (*p) {
+      const char *e = strchr(p, ':');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      if (len > 0 && len + 6 < bufsz) {
+        memcpy(buf, p, len);
+        strcpy(buf + len, "/node");
+        if (executable(buf)) return buf;
+      }
+      if (!e) break;
+      p = e + 1;
+    }
+  }
+  static const char *const fallbacks[] = {SHOAL_NODE_BUILD, "/usr/local/bin/node", "/usr/bin/node", "/opt/node/bin/node"};
+  for (size_t i = 0; i < sizeof fallbacks / sizeof *fallbacks; i++)
+    if (fallbacks[i][0] && executable(fallbacks[i])) return fallbacks[i];
+  return NULL;
+}
+
+static int exec_node(int argc, char **argv) {
+  char entry[PATH_MAX], nodebuf[PATH_MAX];
+  const char *e = getenv("SHOAL_SHIM_ENTRY");
+  if (e && *e) {
+    snprintf(entry, sizeof entry, "%s", e);
+  } else {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0) {
+      fprintf(stderr, "containerd-shim-shoal-v2: readlink /proc/self/exe: %s\n", strerror(errno));
+      return 1;
+    }
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    if (strlen(self) + sizeof ENTRY_REL > sizeof entry) return 1;
+    memcpy(entry, self, strlen(self));
+    memcpy(entry + strlen(self), ENTRY_REL, sizeof ENTRY_REL);
+  }
+  const char *node = find_node(nodebuf, sizeof nodebuf);
+  if (!node) {
+    fprintf(stderr, "containerd-shim-shoal-v2: node not found (set SHOAL_NODE, or put node on PATH)\n");
+    return 1;
+  }
+  char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
+  if (!nargv) return 1;
+  nargv[0] = (char *)node;
+  nargv[1] = entry;
+  for (int i = 1; i < argc; i++) nargv[i + 1] = argv[i];
+  execv(node, nargv);
+  fprintf(stderr, "containerd-shim-shoal-v2: exec %s: %s\n", node, strerror(errno));
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  struct args a = {0};
+  parse_args(argc, argv, &a);
+  if (!a.version && a.action && strcmp(a.action, "socket-address") == 0) {
+    char path[256];
+    if (compute_address(&a, path, sizeof path) < 0) {
+      fprintf(stderr, "containerd-shim-shoal-v2: need -namespace, -address and -id\n");
+      return 1;
+    }
+    printf("unix://%s\n", path);
+    return 0;
+  }
+  if (!a.version && a.action && strcmp(a.action, "start") == 0) {
+    char path[256];
+    if (compute_address(&a, path, sizeof path) == 0 && can_connect(path)) {
+      drain_stdin();
+      /* No newline: containerd trims the output, and runc's shim prints none either. */
+      printf("unix://%s", path);
+      return fflush(stdout) == 0 ? 0 : 1;
+    }
+  }
+  return exec_node(argc, argv);
+}
