@@ -316,12 +316,12 @@ void CloseWatch(FdWatch *w) {
   uv_poll_stop(&w->poll);
   g_watches.erase(w->id);
   uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), [](uv_handle_t *h) {
-    delete reinterpret_cast<FdWatch *>(reinterpret_cast<char *>(h) - offsetof(FdWatch, poll));
+    delete static_cast<FdWatch *>(h->data);
   });
 }
 
 void OnFdReadable(uv_poll_t *handle, int status, int /*events*/) {
-  FdWatch *w = reinterpret_cast<FdWatch *>(reinterpret_cast<char *>(handle) - offsetof(FdWatch, poll));
+  FdWatch *w = static_cast<FdWatch *>(handle->data);
   Napi::Env env(w->env);
   Napi::FunctionReference cb = std::move(w->cb);
   CloseWatch(w);
@@ -350,6 +350,7 @@ Napi::Value WatchFdReadable(const Napi::CallbackInfo &info) {
     delete w;
     return ThrowErrno(env, -rc, "uv_poll_init");
   }
+  w->poll.data = w;
   w->env = env;
   w->cb = Napi::Persistent(info[1].As<Napi::Function>());
   w->id = g_next_watch++;
@@ -357,7 +358,7 @@ Napi::Value WatchFdReadable(const Napi::CallbackInfo &info) {
   if (rc < 0) {
     w->cb.Reset();
     uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), [](uv_handle_t *h) {
-      delete reinterpret_cast<FdWatch *>(reinterpret_cast<char *>(h) - offsetof(FdWatch, poll));
+      delete static_cast<FdWatch *>(h->data);
     });
     return ThrowErrno(env, -rc, "uv_poll_start");
   }

@@ -57,6 +57,25 @@ export interface NativeBinding {
   prctlSetName(name: string): void;
   /** Whether FD_CLOEXEC is set on `fd` (used to check no host fd leaks into a container). */
   fdIsCloexec(fd: number): boolean;
+  /**
+   * Calls `callback(status)` once, on Node's event loop, when `fd` becomes readable (a pidfd: its
+   * process exited); status < 0 is a libuv error. Returns an id for `unwatchFd`. The fd must stay
+   * open until the callback ran or the watch was cancelled. A pending watch keeps the loop alive.
+   */
+  watchFdReadable(fd: number, callback: (status: number) => void): number;
+  /** Cancels a `watchFdReadable` watch; unknown or already fired ids are ignored. */
+  unwatchFd(id: number): void;
+  /**
+   * Non-blocking waitid(P_PID, WEXITED|WNOHANG) of one child by pid (orphans re-parented to a
+   * subreaper): null while it runs, ECHILD when it is not our child.
+   */
+  waitPid(pid: number): ExitInfo | null;
+  /** pipe2(O_CLOEXEC): [readFd, writeFd], both blocking. */
+  pipe(): [number, number];
+  /** mount(2); `flags` are MS_* bits, `data` the filesystem options ("" for none). */
+  mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
+  /** umount2(2); `flags` are MNT_* bits (MNT_DETACH = 2). */
+  umount2(target: string, flags: number): void;
 }
 
 const BUILD_TYPES = ['Release', 'Debug'];

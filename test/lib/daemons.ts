@@ -742,3 +742,96 @@ export function skip(reason: string): true {
   console.log(`  # skip: ${reason}`);
   return true;
 }
+
+/** Quotes `argv` for `sh -c` (single quotes, embedded quotes escaped). */
+export function shellQuote(argv: string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/**
+ * Runs `argv` (a full command line, e.g. from `Dockerd.dockerArgv`) with a pseudo-terminal as its
+ * stdin/stdout/stderr, through util-linux `script`, and returns its exit code and output (the pty
+ * output, CRLF line ends turned into LF). For `docker exec -t`, `ctr t exec -t` and the like.
+ */
+export function runInPty(argv: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): CmdResult {
+  const r = spawnSync('script', ['-qefc', shellQuote(argv), '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+    timeout: opts.timeoutMs ?? 60_000,
+    killSignal: 'SIGKILL',
+  });
+  return {
+    code: r.error || r.status === null ? -1 : r.status,
+    signal: r.signal,
+    stdout: (r.stdout ?? '').replace(/\r\n/g, '\n'),
+    stderr: (r.stderr ?? '') + (r.error ? `\n[runInPty] ${r.error.message}` : ''),
+  };
+}
+
+/**
+ * An interactive terminal session in a private tmux server (its own socket, 120x30), for tests
+ * that type into `docker run -it` and read the screen. End it with `kill`.
+ */
+export class TmuxSession {
+  /** The tmux server socket. */
+  readonly socket: string;
+  /** Session name. */
+  readonly name = 'shoal';
+
+  /** Starts `argv` in a new detached session; the window stays open after it exits. */
+  constructor(argv: string[], socketDir: string) {
+    this.socket = path.join(socketDir, `tmux-${process.pid}-${Date.now()}.sock`);
+    const r = this.tmux(['new-session', '-d', '-x', '120', '-y', '30', '-s', this.name, shellQuote(argv)]);
+    if (r.status !== 0) throw new Error(`tmux new-session failed: ${r.stderr}`);
+    this.tmux(['set-option', '-t', this.name, 'remain-on-exit', 'on']);
+  }
+
+  private tmux(args: string[]) {
+    return spawnSync('tmux', ['-S', this.socket, ...args], { encoding: 'utf8', timeout: 10_000 });
+  }
+
+  /** The visible screen plus scrollback, as text. */
+  capture(): string {
+    return this.tmux(['capture-pane', '-p', '-J', '-S', '-200', '-t', this.name]).stdout ?? '';
+  }
+
+  /** Types `text` literally (no Enter). */
+  type(text: string): void {
+    this.tmux(['send-keys', '-t', this.name, '-l', text]);
+  }
+
+  /** Sends tmux key names (e.g. `Enter`, `C-c`, `C-d`). */
+  keys(...names: string[]): void {
+    this.tmux(['send-keys', '-t', this.name, ...names]);
+  }
+
+  /** Whether the command in the window has exited (remain-on-exit keeps the pane). */
+  exited(): boolean {
+    return (this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}']).stdout ?? '').trim() === '1';
+  }
+
+  /** The exit status of the command once it exited, else undefined. */
+  exitStatus(): number | undefined {
+    if (!this.exited()) return undefined;
+    const s = (this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead_status}']).stdout ?? '').trim();
+    return s === '' ? undefined : Number(s);
+  }
+
+  /** Waits until the screen matches `re`; throws with the screen after `timeoutMs`. */
+  async waitFor(re: RegExp, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const screen = this.capture();
+      if (re.test(screen)) return screen;
+      if (Date.now() > deadline) throw new Error(`terminal never showed ${re}; screen:\n${screen}`);
+      await sleep(100);
+    }
+  }
+
+  /** Kills the tmux server (and with it the command) and removes its socket. */
+  kill(): void {
+    this.tmux(['kill-server']);
+    fs.rmSync(this.socket, { force: true });
+  }
+}

@@ -32,8 +32,16 @@ export function startContainer(store: StateStore, id: string, warn: (m: string) 
         if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
       }
       if (n === 1) break;
-      // No byte yet: the init has not opened its end, or it died.
-      if (!isAlive(s.pid, s.startTime)) throw new ShoalError('INVALID_STATE', 'cannot start a container that has stopped');
+      // No byte yet: the init has not opened its end, or it died. It may also have written its
+      // byte and exited right after our read, so read once more before giving up.
+      if (!isAlive(s.pid, s.startTime)) {
+        try {
+          if (fs.readSync(fd, buf, 0, 1, null) === 1) break;
+        } catch {
+          /* EAGAIN: nothing there */
+        }
+        throw new ShoalError('INVALID_STATE', 'cannot start a container that has stopped');
+      }
       sleepSync(delay);
       delay = Math.min(delay * 2, 10);
     }

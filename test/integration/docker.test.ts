@@ -1,0 +1,260 @@
+/*
+ * dockerd 20.10 (on its own containerd 1.6, in a private mount namespace: test/lib/daemons.ts)
+ * driving shoal through `--add-runtime shoal=build/shoal.js`, the way docker users would. Every
+ * test runs first with runc (docker's built-in `runc` runtime, the reference: if it fails there,
+ * the test or the host is wrong) and then with shoal, and ends by checking that no cgroup, mount
+ * or process of the sandbox was left behind. The daemons start once for the file.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  cannotRun,
+  CmdResult,
+  Containerd,
+  Dockerd,
+  runInPty,
+  skip,
+  startContainerd,
+  startDockerd,
+  TmuxSession,
+} from '../lib/daemons';
+import { rootfsTar } from '../lib/image';
+
+const IMAGE = 'shoaltest:latest';
+/** Runtimes under test: docker's built-in runc (reference) first, then shoal. */
+const RUNTIMES = ['runc', 'shoal'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let cd: Containerd | undefined;
+let dd: Dockerd | undefined;
+/** Why the daemons cannot run on this machine (tests skip), if so. */
+let unavailable: string | undefined;
+/** Why they failed to start although they should run here (tests fail). */
+let startError: Error | undefined;
+
+test.before(async () => {
+  unavailable = cannotRun(['containerd', 'ctr', 'containerd-shim-runc-v2', 'dockerd', 'docker', 'runc', 'tmux', 'script']);
+  if (unavailable) return;
+  try {
+    cd = await startContainerd();
+    dd = await startDockerd(cd);
+    const r = dd.docker(['import', '--change', 'CMD ["sh"]', rootfsTar(), IMAGE]);
+    if (r.code !== 0) throw new Error(`docker import: ${r.stderr}`);
+  } catch (e) {
+    startError = e as Error;
+  }
+});
+
+test.after(async () => {
+  // Normally already stopped by the last test; this only matters when that one did not run.
+  await dd?.stop().catch(() => undefined);
+  await cd?.stop().catch(() => undefined);
+});
+
+/** The docker client; asserts the daemons are up (or returns undefined when the test must skip). */
+function daemon(): Dockerd | undefined {
+  if (unavailable) {
+    skip(unavailable);
+    return undefined;
+  }
+  if (startError) throw startError;
+  return dd!;
+}
+
+function ok(r: CmdResult, what: string): string {
+  assert.is(r.code, 0, `${what} exited ${r.code}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** `docker inspect -f <format> <name>`. */
+function inspect(d: Dockerd, name: string, format: string): string {
+  return ok(d.docker(['inspect', '-f', format, name]), `inspect ${name}`);
+}
+
+async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Host path of a container's cgroup directory in v1 `controller`. */
+function cgroupDir(d: Dockerd, controller: string, id: string): string {
+  return path.join('/sys/fs/cgroup', controller, d.cgroupParent, id);
+}
+
+let nameCounter = 0;
+
+/**
+ * Registers `name` as a test of `runtime`: the body gets the docker client and a fresh container
+ * name generator; every container named through it is force-removed afterwards, then the
+ * sandbox must have no new cgroup, mount or process.
+ */
+function dockerTest(name: string, body: (d: Dockerd, rt: string, newName: () => string) => Promise<void> | void): void {
+  for (const rt of RUNTIMES) {
+    test(`docker ${rt}: ${name}`, async () => {
+      const d = daemon();
+      if (!d) return;
+      const before = d.snapshot();
+      const names: string[] = [];
+      const newName = () => {
+        const n = `shoal-${rt}-${process.pid}-${++nameCounter}`;
+        names.push(n);
+        return n;
+      };
+      let failure: unknown;
+      try {
+        await body(d, rt, newName);
+      } catch (e) {
+        failure = e;
+      }
+      for (const n of names) d.docker(['rm', '-f', n], { timeoutMs: 60_000 });
+      if (failure) throw failure;
+      const leaks = await d.sandbox.leaksSince(before);
+      assert.equal(leaks, [], `leaked after the test:\n${leaks.join('\n')}`);
+    });
+  }
+}
+
+dockerTest('run --rm prints the output and passes the exit code through', (d, rt) => {
+  const r = d.docker(['run', '--rm', '--runtime', rt, IMAGE, 'sh', '-c', 'echo hi; exit 3']);
+  assert.is(r.stdout, 'hi\n', r.stderr);
+  assert.is(r.code, 3, r.stderr);
+});
+
+dockerTest('run -d, exec (plain and -t), top, pause/unpause, kill, rm', async (d, rt, newName) => {
+  const n = newName();
+  const id = ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sleep', '1000']), 'run -d');
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.is(inspect(d, n, '{{.State.Status}}'), 'running');
+
+  const e = d.docker(['exec', n, 'sh', '-c', 'echo from-exec; echo err >&2; exit 5']);
+  assert.is(e.stdout, 'from-exec\n', e.stderr);
+  assert.is(e.stderr.includes('err'), true, e.stderr);
+  assert.is(e.code, 5);
+  const cat = d.docker(['exec', '-i', n, 'cat'], { input: 'piped-stdin\n' });
+  assert.is(cat.stdout, 'piped-stdin\n', `exec -i: ${cat.stderr}`);
+
+  const t = runInPty(d.dockerArgv(['exec', '-t', n, 'sh', '-c', 'tty; exit 6']));
+  assert.match(t.stdout, /\/dev\/pts\/\d+/, `exec -t: ${t.stdout} ${t.stderr}`);
+  assert.is(t.code, 6, `exec -t exit code: ${t.stdout}`);
+
+  const top = ok(d.docker(['top', n]), 'top');
+  assert.match(top, /PID/);
+  assert.match(top, /sleep 1000/);
+
+  ok(d.docker(['pause', n]), 'pause');
+  assert.is(inspect(d, n, '{{.State.Status}}'), 'paused');
+  assert.is(fs.readFileSync(path.join(cgroupDir(d, 'freezer', id), 'freezer.state'), 'utf8').trim(), 'FROZEN');
+  ok(d.docker(['unpause', n]), 'unpause');
+  assert.is(inspect(d, n, '{{.State.Status}}'), 'running');
+  assert.is(fs.readFileSync(path.join(cgroupDir(d, 'freezer', id), 'freezer.state'), 'utf8').trim(), 'THAWED');
+  const e2 = d.docker(['exec', n, 'echo', 'after-unpause']);
+  assert.is(e2.stdout, 'after-unpause\n', e2.stderr);
+
+  ok(d.docker(['kill', n]), 'kill');
+  await waitFor('exited after kill', () => inspect(d, n, '{{.State.Status}}') === 'exited');
+  assert.is(inspect(d, n, '{{.State.ExitCode}}'), '137');
+  ok(d.docker(['rm', n]), 'rm');
+  assert.not.ok(fs.existsSync(cgroupDir(d, 'memory', id)), 'memory cgroup left after rm');
+});
+
+dockerTest('stop: TERM handled exits 0 quickly; TERM ignored is KILLed after -t 1', async (d, rt, newName) => {
+  const polite = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', polite, IMAGE, 'sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait']), 'run polite');
+  let t0 = Date.now();
+  ok(d.docker(['stop', '-t', '10', polite]), 'stop polite');
+  assert.ok(Date.now() - t0 < 8000, `stop of a TERM-handling container took ${Date.now() - t0} ms`);
+  assert.is(inspect(d, polite, '{{.State.ExitCode}}'), '0');
+
+  const stubborn = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', stubborn, IMAGE, 'sh', '-c', 'trap "" TERM; sleep 1000']), 'run stubborn');
+  await sleep(300); // let sh install the trap
+  t0 = Date.now();
+  ok(d.docker(['stop', '-t', '1', stubborn]), 'stop stubborn');
+  const took = Date.now() - t0;
+  assert.ok(took >= 900 && took < 15_000, `stop -t 1 of a TERM-ignoring container took ${took} ms`);
+  assert.is(inspect(d, stubborn, '{{.State.Status}}'), 'exited');
+  assert.is(inspect(d, stubborn, '{{.State.ExitCode}}'), '137');
+});
+
+dockerTest('kill -s sends the signal; rm -f removes a running container', async (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sh', '-c', 'trap "exit 42" USR1; sleep 1000 & wait']), 'run');
+  await sleep(300);
+  ok(d.docker(['kill', '-s', 'USR1', n]), 'kill -s USR1');
+  await waitFor('exited after USR1', () => inspect(d, n, '{{.State.Status}}') === 'exited');
+  assert.is(inspect(d, n, '{{.State.ExitCode}}'), '42');
+
+  const m = newName();
+  const id = ok(d.docker(['run', '-d', '--runtime', rt, '--name', m, IMAGE, 'sleep', '1000']), 'run');
+  ok(d.docker(['rm', '-f', m]), 'rm -f');
+  assert.not.ok(d.docker(['ps', '-aq', '--no-trunc']).stdout.includes(id), 'container still listed after rm -f');
+});
+
+dockerTest('run --memory 64m --pids-limit 20 --cpus 0.5 sets the cgroup limits', (d, rt, newName) => {
+  const n = newName();
+  const id = ok(
+    d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '64m', '--pids-limit', '20', '--cpus', '0.5', IMAGE, 'sleep', '1000']),
+    'run -d with limits',
+  );
+  const read = (ctrl: string, file: string) => fs.readFileSync(path.join(cgroupDir(d, ctrl, id), file), 'utf8').trim();
+  assert.is(read('memory', 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+  assert.is(read('pids', 'pids.max'), '20');
+  const quota = Number(read('cpu', 'cpu.cfs_quota_us'));
+  const period = Number(read('cpu', 'cpu.cfs_period_us'));
+  assert.is(quota / period, 0.5, `cfs quota ${quota} / period ${period}`);
+  // The init process really is in those cgroups.
+  const pid = inspect(d, n, '{{.State.Pid}}');
+  assert.ok(read('memory', 'cgroup.procs').split('\n').includes(pid), `pid ${pid} not in the memory cgroup`);
+  // And the limit is enforced: a fork bomb stops at 20 tasks.
+  const e = d.docker(['exec', n, 'sh', '-c', 'for i in $(seq 1 40); do sleep 30 & done 2>/dev/null; sleep 0.5; ls /proc | grep -c "^[0-9]"']);
+  assert.ok(Number(e.stdout.trim()) <= 20, `pids in the container with pids.max=20: ${e.stdout} ${e.stderr}`);
+});
+
+dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '64m', IMAGE, 'sleep', '1000']), 'run -d');
+  const r = d.docker(['stats', '--no-stream', '--format', '{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}', n], { timeoutMs: 30_000 });
+  assert.is(r.code, 0, `stats: ${r.stderr}`);
+  const [name, mem, pids, cpu] = r.stdout.trim().split('|');
+  assert.is(name, n, r.stdout);
+  assert.match(mem, /^[1-9][0-9.]*[KMG]i?B \/ 64MiB$/, `mem usage: ${r.stdout}`);
+  assert.is(pids, '1', r.stdout);
+  assert.match(cpu, /^\d+\.\d+%$/, r.stdout);
+});
+
+dockerTest('run -it in a terminal: prompt, typed input echoed and run, exit status', async (d, rt) => {
+  const tmux = new TmuxSession(d.dockerArgv(['run', '-it', '--rm', '--runtime', rt, IMAGE, 'sh']), d.sandbox.dir);
+  try {
+    await tmux.waitFor(/\/ # $/m);
+    tmux.type('echo typed-$((6*7)); tty');
+    tmux.keys('Enter');
+    const screen = await tmux.waitFor(/^typed-42$/m);
+    assert.match(screen, /echo typed-\$\(\(6\*7\)\); tty/, 'typed input is echoed');
+    assert.match(screen, /^\/dev\/pts\/\d+$/m, 'the container has a terminal');
+    tmux.type('exit 9');
+    tmux.keys('Enter');
+    await waitFor('docker run -it to exit', () => tmux.exited());
+    assert.is(tmux.exitStatus(), 9, tmux.capture());
+  } finally {
+    tmux.kill();
+  }
+});
+
+test('docker: dockerd and containerd stop cleanly, leaving nothing', async () => {
+  if (unavailable) return void skip(unavailable);
+  if (startError) throw startError;
+  const d = dd!;
+  const c = cd!;
+  dd = undefined;
+  cd = undefined;
+  await d.stop();
+  await c.stop();
+});
+
+test.run();
