@@ -139,6 +139,8 @@ async function runCase(c: Case, env: RunEnv, known: Map<string, string>): Promis
 /** Entry point. */
 export async function main(argv: string[]): Promise<number> {
   const o = parseArgs(argv);
+  // A closed stdout (e.g. `| head`) must not abort the run before cleanup.
+  process.stdout.on('error', () => {});
   let cases = allCases();
   if (o.filters.length) {
     cases = cases.filter((c) => o.filters.some((f) => c.name.includes(f) || (c.tags ?? []).some((t) => t.includes(f))));
@@ -179,8 +181,17 @@ export async function main(argv: string[]): Promise<number> {
     const flush = () => {
       while (printed < cases.length && results[printed]) tap.report(results[printed++]!);
     };
+    // On SIGINT/SIGTERM stop scheduling; running cases still clean up (containers, cgroups).
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`runner: ${sig}: finishing running cases and cleaning up\n`);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
     const worker = async () => {
-      while (next < cases.length) {
+      while (next < cases.length && !stopping) {
         const i = next++;
         results[i] = await runCase(cases[i], env, known);
         flush();

@@ -437,6 +437,88 @@ Napi::Value Umount2(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// ---- cgroups: the v2 device filter (native/bpf/devfilter.c) and eventfd for v1 OOM notifications ----
+
+}  // namespace
+
+#include "../bpf/devfilter.c"
+
+#include <sys/eventfd.h>
+
+#include <vector>
+
+namespace {
+
+// attachDeviceFilter(cgroupDir, rules, defaultAllow) -> program id: builds the device program
+// for `rules` (a flat array, 4 numbers per rule: type (0 all, 1 block, 2 char), major, minor
+// (-1 = any), access bits (1 mknod, 2 read, 4 write)), loads it and attaches it to the cgroup
+// directory, replacing the device programs attached there before.
+Napi::Value AttachDeviceFilter(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string dir;
+  if (!StringArg(info, 0, "cgroupDir", &dir)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsArray()) return ThrowType(env, "rules must be an array of numbers");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  uint32_t len = arr.Length();
+  if (len % 4 != 0 || len / 4 > SHOAL_DEVFILTER_MAX_RULES) return ThrowType(env, "rules must hold 4 numbers per rule");
+  std::vector<shoal_dev_rule> rules(len / 4);
+  for (uint32_t i = 0; i < len; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsNumber()) return ThrowType(env, "rules must be an array of numbers");
+    int64_t n = v.As<Napi::Number>().Int64Value();
+    shoal_dev_rule &r = rules[i / 4];
+    switch (i % 4) {
+      case 0: r.type = static_cast<int>(n); break;
+      case 1: r.major = n; break;
+      case 2: r.minor = n; break;
+      default: r.access = static_cast<int>(n); break;
+    }
+  }
+  bool defaultAllow = info.Length() > 2 && info[2].ToBoolean().Value();
+  int need = shoal_devfilter_build(rules.data(), rules.size(), defaultAllow ? 1 : 0, nullptr, 0);
+  if (need < 0) return ThrowType(env, "invalid device rule");
+  std::vector<struct bpf_insn> insns(static_cast<size_t>(need));
+  shoal_devfilter_build(rules.data(), rules.size(), defaultAllow ? 1 : 0, insns.data(), insns.size());
+  int dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return ThrowErrno(env, errno, "open");
+  std::vector<char> log(65536);
+  uint32_t id = 0;
+  int rc = shoal_devfilter_attach(dirfd, insns.data(), insns.size(), &id, log.data(), log.size());
+  close(dirfd);
+  if (rc < 0) {
+    if (rc == -EACCES && log[0]) {
+      Napi::Error e = Napi::Error::New(env, std::string("BPF verifier rejected the device program: ") + log.data());
+      e.Set("code", Napi::String::New(env, "EACCES"));
+      e.Set("errno", Napi::Number::New(env, EACCES));
+      e.Set("syscall", Napi::String::New(env, "bpf"));
+      e.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return ThrowErrno(env, -rc, "bpf");
+  }
+  return Napi::Number::New(env, id);
+}
+
+// deviceFilterCount(cgroupDir) -> number of device programs attached to the directory.
+Napi::Value DeviceFilterCount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string dir;
+  if (!StringArg(info, 0, "cgroupDir", &dir)) return env.Undefined();
+  int dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return ThrowErrno(env, errno, "open");
+  int n = shoal_devfilter_count(dirfd);
+  close(dirfd);
+  if (n < 0) return ThrowErrno(env, -n, "bpf");
+  return Napi::Number::New(env, n);
+}
+
+// eventfd() -> fd: eventfd(0, EFD_CLOEXEC) (blocking reads; wait with watchFdReadable).
+Napi::Value EventFd(const Napi::CallbackInfo &info) {
+  int fd = eventfd(0, EFD_CLOEXEC);
+  if (fd < 0) return ThrowErrno(info.Env(), errno, "eventfd");
+  return Napi::Number::New(info.Env(), fd);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
@@ -456,6 +538,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
+  exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter, "attachDeviceFilter"));
+  exports.Set("deviceFilterCount", Napi::Function::New(env, DeviceFilterCount, "deviceFilterCount"));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   return exports;
 }
 

@@ -76,6 +76,18 @@ export interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
   /** umount2(2); `flags` are MNT_* bits (MNT_DETACH = 2). */
   umount2(target: string, flags: number): void;
+  /**
+   * cgroup v2 device filter: builds a BPF_PROG_TYPE_CGROUP_DEVICE program from `rules` (flat,
+   * 4 numbers per rule: type 0 any / 1 block / 2 char, major, minor (-1 = any), access bits
+   * 1 mknod / 2 read / 4 write), loads it, attaches it to the cgroup directory `cgroupDir`
+   * (BPF_F_ALLOW_MULTI) and detaches the device programs attached there before. A matching rule
+   * yields !defaultAllow, no match yields defaultAllow. Returns the new program's id.
+   */
+  attachDeviceFilter(cgroupDir: string, rules: number[], defaultAllow: boolean): number;
+  /** Number of device programs (BPF_CGROUP_DEVICE) attached to a cgroup v2 directory. */
+  deviceFilterCount(cgroupDir: string): number;
+  /** eventfd(0, EFD_CLOEXEC): a blocking eventfd; wait for it with `watchFdReadable`. */
+  eventfd(): number;
 }
 
 const BUILD_TYPES = ['Release', 'Debug'];

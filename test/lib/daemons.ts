@@ -323,7 +323,10 @@ export class Sandbox {
     }
   }
 
-  /** SIGKILLs every sandbox process and daemon, then the holder (synchronous; for exit hooks). */
+  /**
+   * SIGKILLs every sandbox process and daemon, then the holder, removes the cgroups and the temp
+   * dir, without reporting anything (synchronous; for the exit hook of a crashed test file).
+   */
   killAllSync(): void {
     for (const pid of this.processes()) {
       try {
@@ -344,6 +347,23 @@ export class Sandbox {
     } catch {
       // gone
     }
+    // Best effort: the killed processes leave their cgroups within a moment.
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const dirs = this.cgroupDirs().sort((a, b) => b.length - a.length);
+      for (const h of cgroupHierarchies()) for (const p of this.cgroupParents) dirs.push(path.join(h, p));
+      let busy = false;
+      for (const d of dirs) {
+        try {
+          fs.rmdirSync(d);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EBUSY') busy = true;
+        }
+      }
+      if (!busy || Date.now() > deadline) break;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Stops one daemon started with `spawnDaemon`: SIGTERM, then SIGKILL after `graceMs`. */
@@ -687,7 +707,10 @@ export async function startPodman(runtime = shoalExecutable()): Promise<Podman> 
   const conf = path.join(d, 'podman', 'conf');
   fs.writeFileSync(
     path.join(conf, 'containers.conf'),
-    ['[containers]', 'netns = "none"', '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"',
+    ['[containers]', 'netns = "none"',
+      // Rootful podman raises RLIMIT_NOFILE to 1048576, above this host's hard limit (runc fails
+      // with EPERM too): stay at values any host allows.
+      'default_ulimits = ["nofile=1024:1024"]', '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"',
       `tmp_dir = "${d}/podman/tmp"`, `volume_path = "${d}/podman/volumes"`, `static_dir = "${d}/podman/root/libpod"`,
       '[network]', `network_config_dir = "${d}/podman/networks"`, ''].join('\n'),
   );

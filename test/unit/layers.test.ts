@@ -97,10 +97,11 @@ test('withLock: a second process waits; a dead holder is broken', async () => {
   const child = spawn(process.execPath, ['-e', `
     const fs=require('fs');fs.writeFileSync(${JSON.stringify(lock)}, String(process.pid));
     setTimeout(()=>fs.unlinkSync(${JSON.stringify(lock)}),300);`]);
-  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 500 && !fs.existsSync(lock); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(fs.existsSync(lock), 'child took the lock');
   const t0 = Date.now();
-  withLock(lock, () => undefined);
-  assert.ok(Date.now() - t0 >= 100, 'waited for the holder');
+  withLock(lock, () => assert.ok(!fs.existsSync(lock) || Number(fs.readFileSync(lock, 'utf8')) === process.pid));
+  assert.ok(Date.now() - t0 >= 50, 'waited for the holder');
   await new Promise((r) => child.on('exit', r));
 });
 

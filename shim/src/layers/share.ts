@@ -95,8 +95,11 @@ function realDir(root: string, rel: string): boolean {
   return true;
 }
 
-/** Call `fn(rel, st)` for every regular file under rootfs/`rel`, not following symlinks. */
-function walkFiles(root: string, rel: string, skipTop: Set<string>, fn: (rel: string, st: fs.BigIntStats) => void): void {
+/**
+ * Call `fn(rel, st)` for every regular file under rootfs/`rel` whose name passes `want`, not
+ * following symlinks. Names are filtered before the lstat: most of a lib dir is not libraries.
+ */
+function walkFiles(root: string, rel: string, skipTop: Set<string>, want: (name: string) => boolean, fn: (rel: string, st: fs.BigIntStats) => void): void {
   let ents: fs.Dirent[];
   try {
     ents = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
@@ -106,8 +109,8 @@ function walkFiles(root: string, rel: string, skipTop: Set<string>, fn: (rel: st
   for (const e of ents) {
     const r = rel ? `${rel}/${e.name}` : e.name;
     if (!rel && skipTop.has(e.name)) continue;
-    if (e.isDirectory()) walkFiles(root, r, skipTop, fn);
-    else if (e.isFile()) fn(r, fs.lstatSync(path.join(root, r), { bigint: true }));
+    if (e.isDirectory()) walkFiles(root, r, skipTop, want, fn);
+    else if (e.isFile() && want(e.name)) fn(r, fs.lstatSync(path.join(root, r), { bigint: true }));
   }
 }
 
@@ -144,8 +147,7 @@ export function planSharing(o: SharingOptions): SharingPlan {
   }
 
   if (mode) {
-    const objects = o.store.objects();
-    const sizes = new Set(Object.values(objects).map((x) => x.size));
+    const sizes = o.store.objectSizes();
     if (!sizes.size) plan.warnings.push(`memory sharing: the layer store ${o.store.dir} is empty (add layers with "shoal layer add")`);
     const exclude = (a[ANN_EXCLUDE] ?? '').split(',').map((s) => s.trim().replace(/^\/+/, '')).filter(Boolean);
     const excluded = (rel: string) => exclude.some((x) => rel === x || (x.endsWith('/') ? rel.startsWith(x) : rel.startsWith(x + '/')));
@@ -161,12 +163,11 @@ export function planSharing(o: SharingOptions): SharingPlan {
         return; // setuid/setgid: the object has no such bits and the mount is nosuid
       }
       const digest = cache.digest(rel, st);
-      if (!objects[digest]) return;
       const source = o.store.lookup(digest);
       if (source) byDest.set(dest, { source, destination: dest, digest });
     };
     if (sizes.size) {
-      if (mode === 'all') walkFiles(o.rootfs, '', new Set(['proc', 'sys', 'dev']), visit);
+      if (mode === 'all') walkFiles(o.rootfs, '', new Set(['proc', 'sys', 'dev']), () => true, visit);
       else {
         const seen = new Set<string>();
         for (const d of LIB_DIRS) {
@@ -175,7 +176,7 @@ export function planSharing(o: SharingOptions): SharingPlan {
           const key = `${st.dev}:${st.ino}`;
           if (seen.has(key)) continue;
           seen.add(key);
-          walkFiles(o.rootfs, d, new Set(), visit);
+          walkFiles(o.rootfs, d, new Set(), isSharedObjectName, visit);
         }
       }
     }

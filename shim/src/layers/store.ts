@@ -4,6 +4,7 @@
  * {path, digest, mode, size}. Layout of the store directory:
  *
  *   index.json          {version, layers: {name: {created, files}}, objects: {digest: {size, refs}}}
+ *   sizes.json          the distinct object sizes (a cheap pre-filter for planSharing)
  *   objects/sha256/...  the files (0444, or 0555 when imported with an exec bit: the kernel
  *                       refuses to exec a file without one, and ld.so is exec'd as PT_INTERP)
  *   users/<key>.json    one live container's use: {id, stateDir, digests}
@@ -87,6 +88,18 @@ export class LayerStore {
   lookup(digest: string): string | null {
     const p = this.objectPath(digest);
     return fs.existsSync(p) ? p : null;
+  }
+
+  /**
+   * The distinct sizes of the stored objects, from the small sizes.json written with the index:
+   * planSharing hashes only rootfs files of these sizes, without parsing the (large) index.
+   */
+  objectSizes(): Set<number> {
+    try {
+      return new Set(JSON.parse(fs.readFileSync(path.join(this.dir, 'sizes.json'), 'utf8')) as number[]);
+    } catch {
+      return new Set(Object.values(this.readIndex().objects).map((o) => o.size));
+    }
   }
 
   /** Every layer, sorted by name. */
@@ -295,6 +308,7 @@ export class LayerStore {
 
   private writeIndex(idx: Index): void {
     atomicWrite(path.join(this.dir, 'index.json'), JSON.stringify(idx));
+    atomicWrite(path.join(this.dir, 'sizes.json'), JSON.stringify([...new Set(Object.values(idx.objects).map((o) => o.size))]));
   }
 }
 

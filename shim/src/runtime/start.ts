@@ -23,7 +23,8 @@ export function startContainer(store: StateStore, id: string, warn: (m: string) 
   }
   try {
     const buf = Buffer.alloc(1);
-    let delay = 1;
+    // The init opens its end right after ours: the first waits are short.
+    let delay = 0.1;
     for (;;) {
       let n = 0;
       try {
@@ -43,7 +44,7 @@ export function startContainer(store: StateStore, id: string, warn: (m: string) 
         throw new ShoalError('INVALID_STATE', 'cannot start a container that has stopped');
       }
       sleepSync(delay);
-      delay = Math.min(delay * 2, 10);
+      delay = Math.min(delay * 2, 5);
     }
   } finally {
     fs.closeSync(fd);

@@ -37,8 +37,8 @@ export function parseIoUri(s: string | undefined | null): IoTarget {
       if (!p.startsWith('/')) throw new ShoalError('INVALID_ARGUMENT', `binary stdio uri needs an absolute path: ${s}`);
       const args: string[] = [];
       for (const [k, v] of url.searchParams) {
-        args.push(k);
-        if (v !== '') args.push(v);
+        // Go's url.Query() always has a value, "" for `?k`: runc's shim passes it on as an argument.
+        args.push(k, v);
       }
       return { kind: 'binary', path: p, args };
     }

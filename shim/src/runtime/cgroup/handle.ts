@@ -11,6 +11,7 @@ import { ShoalError } from '../errors';
 import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
 import type { CgroupWrite } from './controllers/index';
+import { normalizeDeviceRule, type DeviceRule } from './controllers/devices';
 import { childDirs, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from './fsutil';
 
 /** How long destroy() keeps killing, and then keeps retrying rmdir on EBUSY. */
@@ -23,6 +24,11 @@ export interface CgroupJSON {
   path: string;
   /** Hierarchy key ("memory", "name=systemd", "" = unified) → path, where it differs from `path`. */
   paths?: Record<string, string>;
+  /**
+   * Device allow rules of the config's linux.devices (runc allows every device the container
+   * creates); present when the creator passed them, and then device rules are always enforced.
+   */
+  devices?: DeviceRule[];
 }
 
 /** The container's directory in one hierarchy. */
@@ -78,6 +84,19 @@ export abstract class BaseCgroup implements CgroupHandle {
    */
   constructor(readonly mode: CgroupMode, readonly path: string, protected readonly entries: CgroupDir[]) {}
 
+  /** linux.devices allow rules (see CgroupJSON.devices); undefined when not given. */
+  configDevices: DeviceRule[] | undefined;
+
+  /** Set configDevices from stored or caller-provided rules (validated). */
+  setConfigDevices(rules: DeviceRule[] | undefined): void {
+    this.configDevices = rules?.map((r) => normalizeDeviceRule(r));
+  }
+
+  /** Whether device rules must be (re)applied for `resources`. */
+  protected wantsDevices(resources: LinuxResources): boolean {
+    return resources.devices !== undefined || this.configDevices !== undefined;
+  }
+
   /** Every cgroup.procs file the init must be written into, one per hierarchy. */
   procsFiles(): string[] {
     return this.entries.map((e) => path.join(e.dir, 'cgroup.procs'));
@@ -107,9 +126,38 @@ export abstract class BaseCgroup implements CgroupHandle {
   abstract setFrozen(frozen: boolean): Promise<void>;
   abstract isFrozen(): boolean;
   abstract apply(resources: LinuxResources): void;
+  abstract controllerDir(controller: string): string | undefined;
 
   /** Kill every process of the cgroup (implementation: v1 freeze-kill-thaw, v2 cgroup.kill). */
-  protected abstract killAll(deadline: number): Promise<void>;
+  protected abstract killEverything(deadline: number): Promise<void>;
+
+  /** The cgroup.kill file to use for SIGKILL, if the host has one for this cgroup. */
+  protected abstract killFile(): string | undefined;
+
+  /**
+   * Signal every process (kill --all). SIGKILL goes through cgroup.kill when there is one (atomic,
+   * covers nested cgroups and processes forked meanwhile); otherwise, or if that write fails, each
+   * listed pid is signalled. Vanished processes are fine.
+   */
+  async killAll(signal: number): Promise<void> {
+    const file = signal === 9 ? this.killFile() : undefined;
+    if (file) {
+      try {
+        writeCgroupFile(file, '1');
+        return;
+      } catch {
+        /* kernel < 5.14: fall back to the pid list */
+      }
+    }
+    for (const pid of this.pids()) {
+      if (pid === process.pid) continue;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  }
 
   /** Per-version setup of freshly made directories (cpuset inheritance, subtree_control). */
   protected abstract prepare(created: string[], resources: LinuxResources | undefined): void;
@@ -147,7 +195,7 @@ export abstract class BaseCgroup implements CgroupHandle {
    */
   async destroy(): Promise<void> {
     if (!this.entries.some((e) => readIfExists(path.join(e.dir, 'cgroup.procs')) !== undefined)) return;
-    await this.killAll(Date.now() + DESTROY_TIMEOUT_MS);
+    await this.killEverything(Date.now() + DESTROY_TIMEOUT_MS);
     const deadline = Date.now() + DESTROY_TIMEOUT_MS;
     for (const e of this.entries) await removeCgroupTree(e.dir, deadline);
     // The default parent (/shoal) is ours too: remove it once its last container is gone, so a
@@ -172,6 +220,8 @@ export abstract class BaseCgroup implements CgroupHandle {
         differs = true;
       }
     }
-    return differs ? { mode: this.mode, path: this.path, paths } : { mode: this.mode, path: this.path };
+    const out: CgroupJSON = differs ? { mode: this.mode, path: this.path, paths } : { mode: this.mode, path: this.path };
+    if (this.configDevices) out.devices = this.configDevices;
+    return out;
   }
 }

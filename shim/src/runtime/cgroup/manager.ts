@@ -15,6 +15,7 @@ import { cleanCgroupPath, hierarchyPaths, resolveCgroupsPath } from './path';
 import { BaseCgroup, type CgroupDir, type CgroupJSON } from './handle';
 import { V1Cgroup } from './v1';
 import { V2Cgroup } from './v2';
+import { configDeviceRules } from './controllers/devices';
 
 export type { CgroupJSON } from './handle';
 
@@ -30,6 +31,11 @@ export interface CreateCgroupOptions {
   systemd?: boolean;
   /** Layout override for tests; default detectCgroups(). */
   layout?: CgroupLayout;
+  /**
+   * config.json linux.devices. When given (even []), the device cgroup is always restricted as
+   * runc does: resources.devices, then the default allow list, then these devices.
+   */
+  devices?: Array<{ type: string; major?: number; minor?: number }>;
 }
 
 /** Build the handle object for per-hierarchy paths (no filesystem access). */
@@ -58,6 +64,7 @@ export function createCgroup(opts: CreateCgroupOptions): CgroupHandle {
     if (p === '/') throw new ShoalError('INVALID_CONFIG', `linux.cgroupsPath "${opts.cgroupsPath}" names a root cgroup`);
   }
   const handle = buildHandle(layout, paths);
+  if (opts.devices) handle.setConfigDevices(configDeviceRules(opts.devices));
   handle.create(opts.resources);
   return handle;
 }
@@ -96,5 +103,10 @@ export function loadCgroup(json: unknown, layout: CgroupLayout = detectCgroups()
   for (const h of layout.hierarchies) {
     paths.set(h.key, h.key in extra ? checkStoredPath(extra[h.key], `path for "${h.key}"`) : primary);
   }
-  return buildHandle(layout, paths);
+  const handle = buildHandle(layout, paths);
+  if (j.devices !== undefined) {
+    if (!Array.isArray(j.devices)) throw new ShoalError('INVALID_ARGUMENT', 'stored cgroup state: invalid "devices"');
+    handle.setConfigDevices(j.devices);
+  }
+  return handle;
 }

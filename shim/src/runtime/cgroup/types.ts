@@ -25,7 +25,18 @@ export interface CgroupHandle {
   isFrozen(): boolean;
   /** Apply resources (update). Errors name the file and the reason. */
   apply(resources: LinuxResources): void;
+  /**
+   * Send `signal` to every process in the cgroup (nested ones included). SIGKILL uses the
+   * atomic cgroup.kill when the host has it (v2, or the unified hierarchy of a hybrid host).
+   */
+  killAll(signal: number): Promise<void>;
+  /**
+   * Absolute directory holding `controller`'s files ("memory", "cpu", "cpuacct", "blkio", "pids",
+   * "hugetlb", ...), or undefined when that controller is not available to this cgroup.
+   */
+  controllerDir(controller: string): string | undefined;
   /** Kill every process in it (SIGKILL), then remove all dirs, retrying on EBUSY. */
   destroy(): Promise<void>;
+  /** The serializable form stored in the container state (see CgroupJSON in handle.ts). */
   toJSON(): { mode: CgroupMode; path: string };
 }

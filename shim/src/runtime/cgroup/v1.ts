@@ -11,6 +11,7 @@ import { BaseCgroup, applyWrites, killPids, type CgroupDir } from './handle';
 import { CONTROLLERS } from './controllers/index';
 import { V1_CPUSET_INHERIT } from './controllers/cpuset';
 import { isFrozenV1, setFrozenV1, V1_STATE } from './controllers/freezer';
+import { containerDeviceRules, DeviceEmulator, v1DeviceWrites } from './controllers/devices';
 import { readIfExists, sleep, writeCgroupFile } from './fsutil';
 
 /** A container cgroup on a v1 or hybrid host. */
@@ -30,15 +31,47 @@ export class V1Cgroup extends BaseCgroup {
    * error; `unified` settings need cgroup v2.
    */
   apply(resources: LinuxResources): void {
-    if (resources.unified && Object.keys(resources.unified).length > 0) {
-      throw new ShoalError('CGROUP', 'linux.resources.unified requires a cgroup v2 host');
+    const keys = Object.keys(resources.unified ?? {});
+    if (keys.length > 0) {
+      throw new ShoalError('CGROUP', `linux.resources.unified["${keys[0]}"]: unified resources require a cgroup v2 host (this host is ${this.mode})`);
     }
     for (const c of CONTROLLERS) {
       if (!c.isSet(resources)) continue;
       const e = this.entryFor(c.name);
-      if (!e) throw new ShoalError('CGROUP', `${c.name}: cgroup controller is not mounted on this host`);
+      if (!e) {
+        // runc's v1 manager: "cannot set <x> limit: container could not join or create cgroup".
+        const where = c.name === 'hugetlb' && this.unifiedEntry() ? ' (it is in the unified cgroup2 hierarchy here)' : '';
+        throw new ShoalError('CGROUP', `cannot set ${c.name} limit: the ${c.name} cgroup v1 controller is not mounted on this host${where}`);
+      }
       applyWrites(e.dir, c.v1Writes(resources, (f) => readIfExists(path.join(e.dir, f))));
     }
+    if (this.wantsDevices(resources)) this.applyDevices(resources);
+  }
+
+  /** Write the device rules (reset + list at creation, differences on update). */
+  private applyDevices(resources: LinuxResources): void {
+    const target = DeviceEmulator.from(containerDeviceRules(resources, this.configDevices));
+    const e = this.entryFor('devices');
+    if (!e) {
+      if (resources.devices?.length) throw new ShoalError('CGROUP', 'cannot set devices: the devices cgroup v1 controller is not mounted on this host');
+      return;
+    }
+    applyWrites(e.dir, v1DeviceWrites(target, readIfExists(path.join(e.dir, 'devices.list'))));
+  }
+
+  /** The v1 hierarchy directory of `controller`; on hybrid hosts v2-only ones ("hugetlb") map to the unified dir if it offers them. */
+  controllerDir(controller: string): string | undefined {
+    const e = this.entryFor(controller);
+    if (e) return e.dir;
+    const u = this.unifiedEntry();
+    if (u && readIfExists(path.join(u.dir, 'cgroup.controllers'))?.split(' ').includes(controller)) return u.dir;
+    return undefined;
+  }
+
+  /** cgroup.kill of the unified hierarchy (hybrid hosts, kernel >= 5.14). */
+  protected killFile(): string | undefined {
+    const u = this.unifiedEntry();
+    return u ? path.join(u.dir, 'cgroup.kill') : undefined;
   }
 
   /** Fill cpuset.cpus/mems of new cpuset cgroups from the nearest ancestor that has them. */
@@ -86,7 +119,7 @@ export class V1Cgroup extends BaseCgroup {
    * then, until no pid is left: freeze, list, SIGKILL, thaw (the frozen tasks cannot fork
    * between listing and killing; the kill lands when they are thawed).
    */
-  protected async killAll(deadline: number): Promise<void> {
+  protected async killEverything(deadline: number): Promise<void> {
     const u = this.unifiedEntry();
     if (u) {
       try {

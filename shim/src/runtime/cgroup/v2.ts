@@ -11,7 +11,9 @@ import { BaseCgroup, applyWrites, killPids, type CgroupDir } from './handle';
 import { CONTROLLERS, V2_WANTED } from './controllers/index';
 import { isFrozenV2, setFrozenV2 } from './controllers/freezer';
 import { v2Controllers } from './detect';
-import { sleep, writeCgroupFile } from './fsutil';
+import { containerDeviceRules, DeviceEmulator, bpfRuleArray } from './controllers/devices';
+import { cgroupError, readIfExists, sleep, writeCgroupFile } from './fsutil';
+import { native } from '../../native';
 import type { CgroupMode } from './types';
 
 /** Reject unified keys that could escape the cgroup directory or are not interface files. */
@@ -24,7 +26,7 @@ function checkUnifiedKey(key: string): void {
 /** v2 controllers `resources` needs (their subtree_control must be enabled). */
 export function neededV2Controllers(resources: LinuxResources | undefined): string[] {
   if (!resources) return [];
-  const out = CONTROLLERS.filter((c) => c.isSet(resources)).map((c) => c.v2Name);
+  const out = CONTROLLERS.filter((c) => c.isSet(resources) && c.v2Name !== '').map((c) => c.v2Name);
   for (const key of Object.keys(resources.unified ?? {})) {
     const prefix = key.slice(0, key.indexOf('.'));
     if (prefix !== 'cgroup' && !out.includes(prefix)) out.push(prefix);
@@ -41,9 +43,11 @@ export class V2Cgroup extends BaseCgroup {
 
   /** Write the v2 form of every set controller, then the verbatim `unified` entries. */
   apply(resources: LinuxResources): void {
+    const read = (f: string) => readIfExists(path.join(this.entry.dir, f));
     for (const c of CONTROLLERS) {
-      if (c.isSet(resources)) applyWrites(this.entry.dir, c.v2Writes(resources));
+      if (c.isSet(resources)) applyWrites(this.entry.dir, c.v2Writes(resources, read));
     }
+    if (resources.devices !== undefined || this.configDevices !== undefined) this.applyDevices(resources);
     for (const [key, value] of Object.entries(resources.unified ?? {})) {
       checkUnifiedKey(key);
       writeCgroupFile(path.join(this.entry.dir, key), value);
@@ -86,6 +90,33 @@ export class V2Cgroup extends BaseCgroup {
     }
   }
 
+  /**
+   * Load the device rules as an eBPF program attached to the container's directory, replacing
+   * the previous one (create and every update).
+   */
+  private applyDevices(resources: LinuxResources): void {
+    const emu = DeviceEmulator.from(containerDeviceRules(resources, this.configDevices));
+    try {
+      native().attachDeviceFilter(this.entry.dir, bpfRuleArray(emu), emu.defaultAllow);
+    } catch (err) {
+      const e = cgroupError(this.entry.dir, 'attach BPF device program', err, true);
+      if ((err as Error).message.startsWith('BPF verifier')) e.message += `: ${(err as Error).message}`;
+      throw e;
+    }
+  }
+
+  /** The container's unified directory when `controller` is enabled for it. */
+  controllerDir(controller: string): string | undefined {
+    const ctl = readIfExists(path.join(this.entry.dir, 'cgroup.controllers'));
+    if (ctl === undefined) return undefined;
+    return controller === '' || ctl.split(' ').includes(controller) ? this.entry.dir : undefined;
+  }
+
+  /** cgroup.kill of the container's directory (kernel >= 5.14). */
+  protected killFile(): string | undefined {
+    return path.join(this.entry.dir, 'cgroup.kill');
+  }
+
   /** Freeze or thaw via cgroup.freeze; resolves once cgroup.events reports it. */
   setFrozen(frozen: boolean): Promise<void> {
     return setFrozenV2(this.entry.dir, frozen);
@@ -97,7 +128,7 @@ export class V2Cgroup extends BaseCgroup {
   }
 
   /** cgroup.kill (atomic, recursive) when the kernel has it; SIGKILL each listed pid until empty. */
-  protected async killAll(deadline: number): Promise<void> {
+  protected async killEverything(deadline: number): Promise<void> {
     try {
       writeCgroupFile(path.join(this.entry.dir, 'cgroup.kill'), '1');
     } catch {

@@ -28,14 +28,17 @@ export type FileReader = (file: string) => string | undefined;
 export interface Controller {
   /** v1 controller (hierarchy) name, e.g. "memory". */
   readonly name: string;
-  /** v2 controller to enable in cgroup.subtree_control, e.g. "memory". */
+  /** v2 controller to enable in cgroup.subtree_control, e.g. "memory"; "" when v2 has none. */
   readonly v2Name: string;
   /** Whether `r` asks for anything this controller handles. */
   isSet(r: LinuxResources): boolean;
   /** Writes for a v1 hierarchy, in order. `read` (updates only) gives current values. */
   v1Writes(r: LinuxResources, read?: FileReader): CgroupWrite[];
-  /** Writes for the unified hierarchy, in order. Throws ShoalError for settings v2 lacks. */
-  v2Writes(r: LinuxResources): CgroupWrite[];
+  /**
+   * Writes for the unified hierarchy, in order. Throws ShoalError for settings v2 lacks.
+   * `read` gives current values of the container's directory.
+   */
+  v2Writes(r: LinuxResources, read?: FileReader): CgroupWrite[];
 }
 
 /** Treat an OCI optional number as unset when absent or 0 (runc's convention). */

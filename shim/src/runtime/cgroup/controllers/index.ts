@@ -1,13 +1,19 @@
 /*
  * The resource controllers shoal manages. Each controller module turns the OCI
  * linux.resources section into an ordered list of file writes, once for cgroup v1 file names
- * and value conventions and once for cgroup v2; v1.ts / v2.ts perform the writes.
+ * and value conventions and once for cgroup v2; v1.ts / v2.ts perform the writes. The devices
+ * controller (devices.ts) is not a file-write list on v2 (an eBPF program) and is applied by
+ * v1.ts / v2.ts directly.
  */
 import { memoryController } from './memory';
 import { cpuController } from './cpu';
 import { cpusetController } from './cpuset';
 import { pidsController } from './pids';
 import { blkioController } from './blkio';
+import { hugetlbController } from './hugetlb';
+import { netClsController } from './netcls';
+import { netPrioController } from './netprio';
+import { rdmaController } from './rdma';
 import type { Controller } from './common';
 
 export type { CgroupWrite, FileReader, Controller } from './common';
@@ -20,6 +26,10 @@ export const CONTROLLERS: readonly Controller[] = [
   memoryController,
   pidsController,
   blkioController,
+  hugetlbController,
+  netClsController,
+  netPrioController,
+  rdmaController,
 ];
 
 /** v2 controllers shoal enables for container subtrees (when the host offers them). */

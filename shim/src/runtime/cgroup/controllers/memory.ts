@@ -1,15 +1,19 @@
 /*
  * memory controller.
- *   OCI field        v1 file                          v2 file
- *   limit            memory.limit_in_bytes (-1)       memory.max ("max")
- *   swap             memory.memsw.limit_in_bytes      memory.swap.max = swap - limit
- *                    (memory+swap total)              (swap alone)
- *   reservation      memory.soft_limit_in_bytes       memory.low
- *   swappiness       memory.swappiness                (none: ignored on v2)
- *   disableOOMKiller memory.oom_control = 1           (none: ignored on v2)
+ *   OCI field         v1 file                          v2 file
+ *   limit             memory.limit_in_bytes (-1)       memory.max ("max")
+ *   swap              memory.memsw.limit_in_bytes      memory.swap.max = swap - limit
+ *                     (memory+swap total)              (swap alone)
+ *   reservation       memory.soft_limit_in_bytes       memory.low
+ *   kernel            memory.kmem.limit_in_bytes       (none: ignored, memory.max covers it)
+ *   kernelTCP         memory.kmem.tcp.limit_in_bytes   (none: ignored, memory.max covers it)
+ *   swappiness        memory.swappiness                (none: ignored on v2, as runc)
+ *   disableOOMKiller  memory.oom_control = 1           (none: ignored on v2, as runc)
+ *   useHierarchy      memory.use_hierarchy = 1|0       (none: always hierarchical)
+ *   checkBeforeUpdate a new limit below memory.usage_in_bytes (v1) / memory.current (v2) is refused
  * 0 means "not set" for the numeric fields (runc's convention); -1 means unlimited.
  */
-import type { LinuxResources } from '../../../../../spec/src/config';
+import type { LinuxMemory, LinuxResources } from '../../../../../spec/src/config';
 import { ShoalError } from '../../errors';
 import { isNonZero, type Controller, type CgroupWrite, type FileReader } from './common';
 
@@ -50,17 +54,36 @@ function toBig(text: string | undefined): bigint | undefined {
   return BigInt(text.trim());
 }
 
+/**
+ * checkBeforeUpdate: throw CGROUP when the new positive `limit` is below the current usage
+ * (read from `usageFile`), naming both numbers, as runc does. No-op without a reader.
+ */
+export function checkLimitAgainstUsage(m: LinuxMemory, read: FileReader | undefined, limitFile: string, usageFile: string): void {
+  if (!m.checkBeforeUpdate || !read || !isNonZero(m.limit) || m.limit < 0) return;
+  const usage = toBig(read(usageFile));
+  if (usage !== undefined && usage > BigInt(m.limit)) {
+    throw new ShoalError(
+      'CGROUP',
+      `${limitFile}: rejecting memory limit ${m.limit} below the current usage ${usage} (${usageFile}; checkBeforeUpdate is set)`,
+      { path: limitFile },
+    );
+  }
+}
+
 function v1Writes(r: LinuxResources, read?: FileReader): CgroupWrite[] {
   const m = r.memory;
   if (!m) return [];
+  checkLimitAgainstUsage(m, read, 'memory.limit_in_bytes', 'memory.usage_in_bytes');
   const out: CgroupWrite[] = [];
+  // use_hierarchy must be set before any limit (the kernel refuses it once children exist).
+  if (typeof m.useHierarchy === 'boolean') out.push({ file: 'memory.use_hierarchy', value: m.useHierarchy ? '1' : '0' });
   const limit = isNonZero(m.limit) ? { file: 'memory.limit_in_bytes', value: memoryV1Value(m.limit) } : undefined;
   // memsw is absent without swap accounting (swapaccount=0): then the swap limit is skipped.
   const swap = isNonZero(m.swap) ? { file: 'memory.memsw.limit_in_bytes', value: memoryV1Value(m.swap), optional: true } : undefined;
   if (limit && swap) {
     // The kernel requires memory <= memory+swap at every step. Raising the limit (or making swap
     // unlimited) needs memsw written first; lowering needs the limit first. A fresh cgroup is
-    // unlimited, so without `read` (creation) the limit goes first.
+    // unlimited, so without a known current value the limit goes first.
     const current = read ? toBig(read('memory.limit_in_bytes')) : undefined;
     const raising = m.swap === -1 || m.limit! < 0 || (current !== undefined && BigInt(m.limit!) > current);
     if (raising) out.push(swap, limit);
@@ -68,14 +91,22 @@ function v1Writes(r: LinuxResources, read?: FileReader): CgroupWrite[] {
   } else if (limit) out.push(limit);
   else if (swap) out.push(swap);
   if (isNonZero(m.reservation)) out.push({ file: 'memory.soft_limit_in_bytes', value: memoryV1Value(m.reservation) });
-  if (typeof m.swappiness === 'number') out.push({ file: 'memory.swappiness', value: String(m.swappiness) });
+  if (isNonZero(m.kernel)) out.push({ file: 'memory.kmem.limit_in_bytes', value: memoryV1Value(m.kernel) });
+  if (isNonZero(m.kernelTCP)) out.push({ file: 'memory.kmem.tcp.limit_in_bytes', value: memoryV1Value(m.kernelTCP) });
+  if (typeof m.swappiness === 'number') {
+    if (m.swappiness < 0 || m.swappiness > 100) {
+      throw new ShoalError('INVALID_CONFIG', `memory.swappiness: invalid value ${m.swappiness} (must be 0..100)`);
+    }
+    out.push({ file: 'memory.swappiness', value: String(m.swappiness) });
+  }
   if (m.disableOOMKiller) out.push({ file: 'memory.oom_control', value: '1' });
   return out;
 }
 
-function v2Writes(r: LinuxResources): CgroupWrite[] {
+function v2Writes(r: LinuxResources, read?: FileReader): CgroupWrite[] {
   const m = r.memory;
   if (!m) return [];
+  checkLimitAgainstUsage(m, read, 'memory.max', 'memory.current');
   const out: CgroupWrite[] = [];
   const swap = memorySwapV2Value(m.swap ?? undefined, m.limit ?? undefined);
   // Absent without swap accounting; "max" there is what the kernel does anyway.
@@ -91,8 +122,8 @@ export const memoryController: Controller = {
   v2Name: 'memory',
   isSet: (r) => {
     const m = r.memory;
-    return !!m && (isNonZero(m.limit) || isNonZero(m.swap) || isNonZero(m.reservation) ||
-      typeof m.swappiness === 'number' || !!m.disableOOMKiller);
+    return !!m && (isNonZero(m.limit) || isNonZero(m.swap) || isNonZero(m.reservation) || isNonZero(m.kernel) ||
+      isNonZero(m.kernelTCP) || typeof m.swappiness === 'number' || !!m.disableOOMKiller || typeof m.useHierarchy === 'boolean');
   },
   v1Writes,
   v2Writes,

@@ -1,0 +1,72 @@
+/*
+ * `containerd-shim-shoal-v2 ... -bundle B delete`: containerd runs it when the shim is gone
+ * (crashed, killed) to clean up after it. Force-kill the container through the runtime engine
+ * (state root /run/containerd/shoal/<namespace>), unmount B/rootfs, remove the runtime state and
+ * the dead shim's socket, and print a containerd.task.v2.DeleteResponse on stdout.
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { deleteContainer } from '../runtime/delete';
+import { StateStore } from '../runtime/state';
+import { unmountRootfs } from './rootfs';
+import { varint } from './service';
+
+/** The runtime engine's state root of a namespace (SHOAL_SHIM_STATE_ROOT overrides the base). */
+export function stateRoot(namespace: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.SHOAL_SHIM_STATE_ROOT || '/run/containerd/shoal', namespace);
+}
+
+/** Encodes DeleteResponse{pid 1, exit_status 2, exited_at 3 (Timestamp{seconds 1, nanos 2})}. */
+export function encodeDeleteResponse(pid: number, exitStatus: number, exitedAt: Date): Buffer {
+  const ms = exitedAt.getTime();
+  const ts = Buffer.concat([Buffer.from([0x08]), varint(Math.floor(ms / 1000)), Buffer.from([0x10]), varint((ms % 1000) * 1e6)]);
+  const parts: Buffer[] = [];
+  if (pid) parts.push(Buffer.from([0x08]), varint(pid));
+  if (exitStatus) parts.push(Buffer.from([0x10]), varint(exitStatus));
+  parts.push(Buffer.from([0x1a]), varint(ts.length), ts);
+  return Buffer.concat(parts);
+}
+
+/** Whether something accepts connections on a unix socket path. */
+export function canConnect(socketPath: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** Cleans up after a dead shim and returns the DeleteResponse bytes. */
+export async function cleanupDeadShim(o: { id: string; namespace: string; bundle: string; warn: (m: string) => void }): Promise<Buffer> {
+  let pid = 0;
+  try {
+    pid = Number(fs.readFileSync(path.join(o.bundle, 'init.pid'), 'utf8').trim()) || 0;
+  } catch {
+    // never created, or already cleaned
+  }
+  try {
+    await deleteContainer(new StateStore(stateRoot(o.namespace)), o.id, true, o.warn);
+  } catch (e) {
+    o.warn(`delete ${o.id}: ${(e as Error).message}`);
+  }
+  try {
+    unmountRootfs(path.join(o.bundle, 'rootfs'));
+  } catch (e) {
+    o.warn(`unmount rootfs: ${(e as Error).message}`);
+  }
+  try {
+    const address = fs.readFileSync(path.join(o.bundle, 'address'), 'utf8').trim();
+    const sock = address.replace(/^unix:\/\//, '');
+    if (sock.startsWith('/') && !(await canConnect(sock))) fs.rmSync(sock, { force: true });
+  } catch {
+    // no address file
+  }
+  return encodeDeleteResponse(pid, 128 + 9, new Date());
+}

@@ -1,0 +1,215 @@
+/*
+ * One container of the shim: its init, its execs and its rootfs mounts, driving the in-process
+ * runtime engine (shim/src/runtime) with the state root chosen by the shim. Handlers in
+ * service.ts look a container up and delegate here; nothing here knows about ttrpc.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Process as OciProcess } from '../../../spec/src/config';
+import { native } from '../native';
+import { createContainer } from '../runtime/create';
+import { deleteContainer } from '../runtime/delete';
+import { ShoalError } from '../runtime/errors';
+import { execProcess } from '../runtime/exec';
+import { killContainer } from '../runtime/kill';
+import { containerPids, setPaused } from '../runtime/pause';
+import { startContainer } from '../runtime/start';
+import type { StateStore } from '../runtime/state';
+import { ConsoleSocket } from './console';
+import { ProcessIo } from './io';
+import type { StdioConfig } from './io-uri';
+import { ExitRecord, ShimProcess } from './process';
+import { mountRootfs, RootfsMount, unmountRootfs } from './rootfs';
+
+/** What the engine and IO need besides the request. */
+export interface ContainerContext {
+  store: StateStore;
+  namespace: string;
+  warn: (msg: string) => void;
+}
+
+/** The fields of a Create request the container needs. */
+export interface CreateParams extends StdioConfig {
+  id: string;
+  bundle: string;
+  rootfs: RootfsMount[];
+}
+
+/** How long Delete waits for a killed created init to be reaped. */
+const DELETE_WAIT_MS = 5000;
+
+/** Opens a process's IO and console socket, runs `spawn` (the engine), then wires the pty. */
+async function launch(p: ShimProcess, ctx: ContainerContext, spawn: (io: ProcessIo, consoleSocket?: string) => Promise<number>): Promise<void> {
+  const io = await ProcessIo.open(p.stdio, { id: p.containerId, namespace: ctx.namespace });
+  let console: ConsoleSocket | null = null;
+  try {
+    if (p.stdio.terminal) console = await ConsoleSocket.listen();
+    const pid = await spawn(io, console?.path);
+    io.closeContainerEnds();
+    p.io = io;
+    p.attach(pid);
+    if (console) io.attachConsole(await console.receive());
+  } catch (e) {
+    io.closeContainerEnds();
+    await io.close();
+    throw e;
+  } finally {
+    console?.close();
+  }
+  p.onExit(() => void io.close());
+}
+
+/** A container managed by the shim. */
+export class Container {
+  /** Exec processes by exec id. */
+  readonly execs = new Map<string, ShimProcess>();
+
+  private constructor(
+    readonly init: ShimProcess,
+    readonly bundle: string,
+    private readonly ctx: ContainerContext,
+    private readonly mountedRootfs: boolean,
+  ) {
+    // With no pid namespace of their own, execs would outlive the init: end them with it.
+    init.onExit(() => {
+      for (const e of this.execs.values()) {
+        try {
+          if (e.state === 'running' || e.state === 'paused') e.signal(9);
+        } catch {
+          // exited meanwhile
+        }
+      }
+    });
+  }
+
+  /** The container id. */
+  get id(): string {
+    return this.init.containerId;
+  }
+
+  /**
+   * Mounts the rootfs, opens the init's IO and creates the container (the init waits for Start).
+   * Everything is undone when a step fails.
+   */
+  static async create(p: CreateParams, ctx: ContainerContext): Promise<Container> {
+    const bundle = path.resolve(p.bundle);
+    const rootfs = path.join(bundle, 'rootfs');
+    const mounted = p.rootfs.length > 0;
+    if (mounted) {
+      fs.mkdirSync(rootfs, { recursive: true });
+      mountRootfs(p.rootfs, rootfs);
+    }
+    const init = new ShimProcess(p.id, '', { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal });
+    try {
+      await launch(init, ctx, async (io, consoleSocket) => {
+        const c = await createContainer({ store: ctx.store, id: p.id, bundle, mode: 'create', consoleSocket, stdio: io.stdio, warn: ctx.warn });
+        return c.state.pid;
+      });
+      // `delete` (shim unreachable) reports this pid, like runc's shim with its init.pid.
+      fs.writeFileSync(path.join(bundle, 'init.pid'), String(init.pid));
+    } catch (e) {
+      if (mounted) unmountRootfs(rootfs);
+      throw e;
+    }
+    return new Container(init, bundle, ctx, mounted);
+  }
+
+  /** The init or an exec; NOT_FOUND for an unknown exec id. */
+  process(execId: string | undefined): ShimProcess {
+    if (!execId) return this.init;
+    const p = this.execs.get(execId);
+    if (!p) throw new ShoalError('NOT_FOUND', `process ${execId} does not exist`);
+    return p;
+  }
+
+  /** Releases the init (Start without exec id) or starts a registered exec. */
+  async start(execId: string | undefined): Promise<ShimProcess> {
+    const p = this.process(execId);
+    p.check('start');
+    if (p === this.init) {
+      startContainer(this.ctx.store, this.id, this.ctx.warn);
+    } else {
+      this.init.check('exec');
+      await launch(p, this.ctx, async (io, consoleSocket) => {
+        const r = await execProcess({ store: this.ctx.store, id: this.id, process: p.spec!, detach: true, consoleSocket, stdio: io.stdio });
+        return r.pid;
+      });
+    }
+    p.apply('start');
+    return p;
+  }
+
+  /** Registers an exec (started by a later Start with its exec id). */
+  addExec(execId: string, spec: OciProcess, stdio: StdioConfig): ShimProcess {
+    if (!execId) throw new ShoalError('INVALID_ARGUMENT', 'exec id cannot be empty');
+    if (this.execs.has(execId)) throw new ShoalError('ALREADY_EXISTS', `id ${execId}: already exists`);
+    this.init.check('exec');
+    const p = new ShimProcess(this.id, execId, { ...stdio, terminal: stdio.terminal || !!spec.terminal }, { ...spec, terminal: stdio.terminal || !!spec.terminal });
+    this.execs.set(execId, p);
+    return p;
+  }
+
+  /** Signals a process; with `all` every process of the container (through its cgroup). */
+  kill(execId: string | undefined, sig: number, all: boolean): void {
+    const p = this.process(execId);
+    if (all && p === this.init) {
+      if (this.init.state === 'deleted') throw new ShoalError('NOT_FOUND', 'process already finished');
+      killContainer(this.ctx.store, this.id, sig, true);
+      return;
+    }
+    p.signal(sig);
+  }
+
+  /** Freezes or thaws the container through its cgroup. */
+  async setPaused(paused: boolean): Promise<void> {
+    this.init.check(paused ? 'pause' : 'resume');
+    await setPaused(this.ctx.store, this.id, paused);
+    this.init.apply(paused ? 'pause' : 'resume');
+  }
+
+  /** Host pids of the container, each with the exec id when it is an exec's. */
+  pids(): { pid: number; execId?: string }[] {
+    if (this.init.state === 'stopped' || this.init.state === 'deleted') return [];
+    const byPid = new Map([...this.execs.values()].filter((e) => e.pid).map((e) => [e.pid, e.execId]));
+    return containerPids(this.ctx.store, this.id).map((pid) => ({ pid, execId: byPid.get(pid) }));
+  }
+
+  /** ResizePty: sets the window size of the process's pty. */
+  resize(execId: string | undefined, width: number, height: number): void {
+    const p = this.process(execId);
+    p.check('resize');
+    const fd = p.io?.consoleFd ?? -1;
+    if (fd < 0) throw new ShoalError('INVALID_STATE', 'tty not available');
+    native().setWinsize(fd, height, width);
+  }
+
+  /** CloseIO: ends the process's stdin. */
+  closeIO(execId: string | undefined): void {
+    const p = this.process(execId);
+    p.check('closeIO');
+    p.io?.closeStdin();
+  }
+
+  /**
+   * Deletes an exec, or the container with its init (which must be created or stopped): the
+   * engine kills a created init, removes the cgroup and the state; the rootfs is unmounted.
+   */
+  async delete(execId: string | undefined): Promise<{ pid: number; exit: ExitRecord }> {
+    const p = this.process(execId);
+    p.check('delete');
+    if (p === this.init) {
+      for (const e of this.execs.values()) if (e.state !== 'stopped' && e.state !== 'deleted' && e.state !== 'created') throw new ShoalError('INVALID_STATE', `cannot delete task with running exec ${e.execId}`);
+      await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
+      if (!p.exit && p.pid) await p.waitFor(DELETE_WAIT_MS);
+      if (this.mountedRootfs) unmountRootfs(path.join(this.bundle, 'rootfs'));
+      fs.rmSync(path.join(this.bundle, 'init.pid'), { force: true });
+    } else {
+      this.execs.delete(p.execId);
+    }
+    await p.io?.close();
+    const exit = p.exit ?? { status: p.pid ? 137 : 0, exitedAt: new Date() };
+    if (!p.exit) p.setExited(exit.status, exit.exitedAt);
+    p.state = 'deleted';
+    return { pid: p.pid, exit };
+  }
+}

@@ -1,0 +1,52 @@
+/*
+ * Entry of containerd-shim-shoal-v2's JavaScript side (the C launcher in native/launcher execs
+ * `node build/shim/src/task/main.js <args>` unless a live shim already answers `start`).
+ *
+ *   -namespace NS -address GRPC -publish-binary P -id ID [-debug] start     print the address
+ *   -namespace NS -address GRPC -publish-binary P -id ID -bundle B delete   clean up a dead shim
+ *   ... -socket PATH serve                                                 the daemon (internal)
+ *   -v | --version
+ *
+ * The runtime state of the containers lives under /run/containerd/shoal/<namespace>.
+ */
+import { VERSION } from '../version';
+import { cleanupDeadShim } from './cleanup';
+import { serve, start } from './daemon';
+import { parseFlags } from './flags';
+
+/** Runs one invocation; resolves with the exit code (serve never resolves to an exit). */
+export async function main(argv: string[]): Promise<number | null> {
+  const f = parseFlags(argv);
+  if (f.version) {
+    process.stdout.write(`containerd-shim-shoal-v2:\n  Version:  ${VERSION}\n  Node:     ${process.version}\n`);
+    return 0;
+  }
+  switch (f.action) {
+    case 'start':
+      process.stdout.write(await start(f));
+      return 0;
+    case 'delete': {
+      const out = await cleanupDeadShim({ id: f.id, namespace: f.namespace, bundle: f.bundle || process.cwd(), warn: (m) => process.stderr.write(`shoal-shim: ${m}\n`) });
+      process.stdout.write(out);
+      return 0;
+    }
+    case 'serve':
+      await serve(f);
+      return null;
+    default:
+      process.stderr.write(`containerd-shim-shoal-v2: unknown action ${JSON.stringify(f.action)}\n`);
+      return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== null) process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`containerd-shim-shoal-v2: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,248 @@
+/*
+ * The containerd.task.v2 Task service over plain objects: each method takes the request message
+ * and returns the response message in the protobuf types' plain-object form (.proto field names,
+ * snake_case; Any = {type_url, value}; Timestamp = {seconds, nanos}), so registering it with the
+ * ttrpc server is `server.register('containerd.task.v2.Task', service.handlers())`.
+ *
+ * Handlers only look the container up, delegate to Container, and publish the event. Errors are
+ * ShoalErrors whose `code` the ttrpc layer maps (NOT_FOUND, ALREADY_EXISTS, INVALID_STATE ->
+ * FailedPrecondition, UNSUPPORTED -> Unimplemented). A slow Create never blocks State: the table
+ * is only read synchronously.
+ */
+import type { Process as OciProcess } from '../../../spec/src/config';
+import { ShoalError } from '../runtime/errors';
+import { StateStore } from '../runtime/state';
+import { Container } from './container';
+import type { RootfsMount } from './rootfs';
+import { startOrphanReaper } from './reaper';
+import { statusCode } from './state-machine';
+import { ShimProcess, toTimestamp } from './process';
+
+/** A message in plain-object form. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Msg = Record<string, any>;
+
+/** One RPC handler: request message in, response message out (ctx: the ttrpc call context). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Handler = (req: Msg, ctx?: any) => Promise<Msg>;
+
+/** Publishes an event: topic ("/tasks/exit"), the event's full protobuf type name and the message. */
+export type Publish = (topic: string, type: string, event: Msg) => void;
+
+/** What the service needs from the shim around it. */
+export interface TaskServiceOptions {
+  /** The containerd namespace (for logging binaries and the state root). */
+  namespace: string;
+  /** The runtime engine's state root, e.g. /run/containerd/shoal/<namespace>. */
+  stateRoot: string;
+  publish?: Publish;
+  /** Called when Shutdown may end the shim (no containers left, or `now`). */
+  onShutdown?: () => void;
+  warn?: (msg: string) => void;
+  /** Reap orphaned zombies re-parented to this process (default true; off for in-process tests). */
+  reapOrphans?: boolean;
+}
+
+const ev = (name: string) => `containerd.events.${name}`;
+
+/** The Task service of one shim: every container of its group. */
+export class TaskService {
+  /** Containers by id (a creating container is listed in `creating` until Create returns). */
+  readonly containers = new Map<string, Container>();
+  private readonly creating = new Set<string>();
+  private readonly store: StateStore;
+  private readonly stopReaper: () => void;
+
+  constructor(private readonly opts: TaskServiceOptions) {
+    this.store = new StateStore(opts.stateRoot);
+    this.stopReaper = opts.reapOrphans === false ? () => undefined : startOrphanReaper();
+  }
+
+  private get ctx() {
+    return { store: this.store, namespace: this.opts.namespace, warn: this.opts.warn ?? ((m: string) => process.stderr.write(`shoal-shim: ${m}\n`)) };
+  }
+
+  private publish(topic: string, type: string, event: Msg): void {
+    try {
+      this.opts.publish?.(topic, ev(type), event);
+    } catch (e) {
+      this.ctx.warn(`publish ${topic}: ${(e as Error).message}`);
+    }
+  }
+
+  private container(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw new ShoalError('NOT_FOUND', `container ${id}: not found`);
+    return c;
+  }
+
+  private watchExit(p: ShimProcess): void {
+    p.onExit(() =>
+      this.publish('/tasks/exit', 'TaskExit', { container_id: p.containerId, id: p.id, pid: p.pid, exit_status: p.exit!.status, exited_at: toTimestamp(p.exit!.exitedAt) }),
+    );
+  }
+
+  /** State: the status of the init or an exec. */
+  async State(r: Msg): Promise<Msg> {
+    const c = this.container(r.id);
+    const p = c.process(r.exec_id);
+    return {
+      id: p.id, bundle: c.bundle, pid: p.pid, status: statusCode(p.state), stdin: p.stdio.stdin, stdout: p.stdio.stdout, stderr: p.stdio.stderr,
+      terminal: p.stdio.terminal, exit_status: p.exit?.status ?? 0, exited_at: p.exit ? toTimestamp(p.exit.exitedAt) : null, exec_id: p.execId,
+    };
+  }
+
+  /** Create: mounts the rootfs, creates the container; the init waits for Start. */
+  async Create(r: Msg): Promise<Msg> {
+    const id: string = r.id;
+    if (this.containers.has(id) || this.creating.has(id)) throw new ShoalError('ALREADY_EXISTS', `container ${id}: already exists`);
+    if (r.checkpoint) throw new ShoalError('UNSUPPORTED', 'restore from checkpoint is not supported');
+    this.creating.add(id);
+    try {
+      const rootfs: RootfsMount[] = (r.rootfs ?? []).map((m: Msg) => ({ type: m.type, source: m.source, target: m.target, options: m.options ?? [] }));
+      const c = await Container.create({ id, bundle: r.bundle, rootfs, stdin: r.stdin ?? '', stdout: r.stdout ?? '', stderr: r.stderr ?? '', terminal: !!r.terminal }, this.ctx);
+      this.containers.set(id, c);
+      this.watchExit(c.init);
+      this.publish('/tasks/create', 'TaskCreate', {
+        container_id: id, bundle: r.bundle, rootfs: r.rootfs ?? [], io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, checkpoint: '', pid: c.init.pid,
+      });
+      return { pid: c.init.pid };
+    } finally {
+      this.creating.delete(id);
+    }
+  }
+
+  /** Start: releases the init, or starts an exec. */
+  async Start(r: Msg): Promise<Msg> {
+    const c = this.container(r.id);
+    const p = await c.start(r.exec_id);
+    if (p.execId) this.publish('/tasks/exec-started', 'TaskExecStarted', { container_id: c.id, exec_id: p.execId, pid: p.pid });
+    else this.publish('/tasks/start', 'TaskStart', { container_id: c.id, pid: p.pid });
+    return { pid: p.pid };
+  }
+
+  /** Delete: removes an exec, or the container (which must be created or stopped). */
+  async Delete(r: Msg): Promise<Msg> {
+    const c = this.container(r.id);
+    const { pid, exit } = await c.delete(r.exec_id);
+    if (!r.exec_id) {
+      this.containers.delete(c.id);
+      this.publish('/tasks/delete', 'TaskDelete', { container_id: c.id, pid, exit_status: exit.status, exited_at: toTimestamp(exit.exitedAt), id: c.id });
+    }
+    return { pid, exit_status: exit.status, exited_at: toTimestamp(exit.exitedAt) };
+  }
+
+  /** Pids: every process of the container; execs carry a ProcessDetails{exec_id} Any. */
+  async Pids(r: Msg): Promise<Msg> {
+    return { processes: this.container(r.id).pids().map(({ pid, execId }) => ({ pid, info: execId ? processDetails(execId) : null })) };
+  }
+
+  /** Pause: freezes the container. */
+  async Pause(r: Msg): Promise<Msg> {
+    await this.container(r.id).setPaused(true);
+    this.publish('/tasks/paused', 'TaskPaused', { container_id: r.id });
+    return {};
+  }
+
+  /** Resume: thaws the container. */
+  async Resume(r: Msg): Promise<Msg> {
+    await this.container(r.id).setPaused(false);
+    this.publish('/tasks/resumed', 'TaskResumed', { container_id: r.id });
+    return {};
+  }
+
+  /** Kill: signals the init or an exec, or with `all` every process of the container. */
+  async Kill(r: Msg): Promise<Msg> {
+    this.container(r.id).kill(r.exec_id, r.signal || 15, !!r.all);
+    return {};
+  }
+
+  /** Exec: registers a process (spec: Any with the OCI Process JSON); Start runs it. */
+  async Exec(r: Msg): Promise<Msg> {
+    const c = this.container(r.id);
+    let spec: OciProcess;
+    try {
+      spec = JSON.parse(Buffer.from(r.spec?.value ?? []).toString('utf8'));
+    } catch {
+      throw new ShoalError('INVALID_ARGUMENT', 'exec spec is not an OCI process');
+    }
+    c.addExec(r.exec_id, spec, { stdin: r.stdin ?? '', stdout: r.stdout ?? '', stderr: r.stderr ?? '', terminal: !!r.terminal });
+    this.watchExit(c.process(r.exec_id));
+    this.publish('/tasks/exec-added', 'TaskExecAdded', { container_id: c.id, exec_id: r.exec_id });
+    return {};
+  }
+
+  /** ResizePty: sets the pty's window size. */
+  async ResizePty(r: Msg): Promise<Msg> {
+    this.container(r.id).resize(r.exec_id, r.width ?? 0, r.height ?? 0);
+    return {};
+  }
+
+  /** CloseIO: closes the process's stdin. */
+  async CloseIO(r: Msg): Promise<Msg> {
+    if (r.stdin) this.container(r.id).closeIO(r.exec_id);
+    return {};
+  }
+
+  /** Wait: resolves when the process exits. */
+  async Wait(r: Msg): Promise<Msg> {
+    const p = this.container(r.id).process(r.exec_id);
+    const exit = await p.wait();
+    return { exit_status: exit.status, exited_at: toTimestamp(exit.exitedAt) };
+  }
+
+  /** Connect: the shim's and the init's pids. */
+  async Connect(r: Msg): Promise<Msg> {
+    const c = this.containers.get(r.id);
+    return { shim_pid: process.pid, task_pid: c?.init.pid ?? 0, version: '' };
+  }
+
+  /** Shutdown: ends the shim once no container is left (or at once with `now`). */
+  async Shutdown(r: Msg, ctx?: { afterReply?(fn: () => void): void }): Promise<Msg> {
+    if (r.now || (this.containers.size === 0 && this.creating.size === 0)) {
+      this.stopReaper();
+      const go = () => this.opts.onShutdown?.();
+      if (ctx?.afterReply) ctx.afterReply(go);
+      else setImmediate(go);
+    }
+    return {};
+  }
+
+  /** Checkpoint, Update, Stats: not supported by this half of the shim yet. */
+  async Unsupported(): Promise<Msg> {
+    throw new ShoalError('UNSUPPORTED', 'not implemented');
+  }
+
+  /** Stops background work (the orphan reaper); for in-process use. */
+  close(): void {
+    this.stopReaper();
+  }
+
+  /** The handlers by RPC name, for the ttrpc server. */
+  handlers(): Record<string, Handler> {
+    const names = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Wait', 'Connect', 'Shutdown'] as const;
+    const h: Record<string, Handler> = {};
+    for (const n of names) h[n] = (req, ctx) => (this[n] as Handler).call(this, req, ctx);
+    for (const n of ['Checkpoint', 'Update', 'Stats']) h[n] = () => this.Unsupported();
+    return h;
+  }
+}
+
+/** A containerd.runc.v1.ProcessDetails{exec_id} as an Any (field 1, hand-encoded). */
+function processDetails(execId: string): Msg {
+  const s = Buffer.from(execId, 'utf8');
+  return { type_url: 'containerd.runc.v1.ProcessDetails', value: Buffer.concat([Buffer.from([0x0a]), varint(s.length), s]) };
+}
+
+/** A protobuf varint. */
+export function varint(n: number): Buffer {
+  const out: number[] = [];
+  let v = BigInt(n);
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) b |= 0x80;
+    out.push(b);
+  } while (v > 0n);
+  return Buffer.from(out);
+}
