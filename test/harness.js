@@ -385,8 +385,13 @@ async function main() {
   if (all || selectors.includes('conformance')) {
     if (fs.existsSync(CONFORMANCE_RUNNER)) {
       process.stdout.write('\n[harness] === conformance ===\n');
-      const outcome = await runSuite([CONFORMANCE_RUNNER, ...passThrough]);
-      results.push({ name: 'conformance', ...parseConformance(outcome.text, outcome) });
+      // shoal, and runc as the reference: a case runc fails is questioned, not trusted.
+      const runs = passThrough.length ? [['conformance', passThrough]] : [['conformance (shoal)', []], ['conformance (runc)', ['-r', '/usr/sbin/runc']]];
+      for (const [name, args] of runs) {
+        if (runs.length > 1) process.stdout.write(`\n[harness] --- ${name} ---\n`);
+        const outcome = await runSuite([CONFORMANCE_RUNNER, ...args]);
+        results.push({ name, ...parseConformance(outcome.text, outcome) });
+      }
     } else {
       log(`no conformance runner at ${path.relative(ROOT, CONFORMANCE_RUNNER)}; skipped`);
     }
