@@ -37,7 +37,10 @@ enum plan_op {
   OP_ROOTFS = 20,            /* absolute host path of the rootfs */
   OP_ROOTFS_PROPAGATION = 21,/* decimal mount flags applied to / (default MS_REC|MS_SLAVE) */
   OP_MOUNT = 22,             /* source, dest (in rootfs), fstype, flags, propagation flags, data,
-                                kind: "bind" | "fs" | "cgroup-v2-bind" ... , recursive attr flags */
+                                kind: "bind" | "fs" | "remount", then optional (defaults in
+                                brackets): recursive MOUNT_ATTR_* to set [0] and to clear [0]
+                                (mount_setattr AT_RECURSIVE), idmap index [-1] (OP_IDMAP_MOUNT),
+                                tmpcopyup "1" ["0"] */
   OP_DEVICE = 23,            /* path, type (c|b|u|p), major, minor, mode, uid, gid */
   OP_SYMLINK = 24,           /* target, linkpath (in rootfs) */
   OP_HOOK_SYNC = 25,         /* stop, tell the runtime "HOOKS", wait for the state json */
@@ -70,6 +73,12 @@ enum plan_op {
   OP_SELINUX_LABEL = 52,     /* process label */
   OP_APPARMOR = 53,          /* profile */
   OP_JOIN_CGROUPNS = 54,     /* path: the child joins this cgroup namespace after its cgroup (exec) */
+  OP_STATE_JSON = 55,        /* container state json (exec): given to the seccomp listener */
+  OP_IDMAP_MOUNT = 56,       /* parent phase: index, source, uid_map text, gid_map text,
+                                open_tree recursive "0"|"1", idmap recursive "0"|"1" */
+  OP_IOPRIO = 57,            /* class (1 RT, 2 BE, 3 IDLE), level 0..7: ioprio_set before exec */
+  OP_SCHEDULER = 58,         /* policy, nice, priority, flags, runtime, deadline, period (decimal) */
+  OP_CPU_AFFINITY = 59,      /* initial, final: cpu lists "0,1,5" ("" none, "*" all) (exec) */
 };
 
 struct rec {
@@ -103,6 +112,8 @@ int fail(struct err *e, const char *stage, int errnum, const char *path, const c
 
 /* util.c */
 int write_file(const char *path, const char *data, size_t len);
+/* s as a JSON string literal (quotes included), malloc'd; NULL when out of memory. */
+char *json_quote(const char *s);
 int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
 uint64_t parse_u64(const char *s);
@@ -113,6 +124,10 @@ int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err
 int device_create(const struct rec *r, const char *rootfs, int userns, struct err *e);
 int symlink_create(const struct rec *r, const char *rootfs, struct err *e);
 int mkdir_in_root(const struct rec *r, const char *rootfs, struct err *e);
+/* Detached idmapped mount trees made by the parent half (OP_IDMAP_MOUNT), by index. */
+void mounts_set_idmap_fds(const int *fds, int n);
+/* tmpcopyup: copy the tree under sfd (a directory) into dfd (recursive, keeps owner and mode). */
+int copy_tree(int sfd, int dfd);
 int do_pivot(const char *rootfs, const char *how, struct err *e);
 int readonly_root(struct err *e);
 int mask_path(const char *path, struct err *e);

@@ -6,6 +6,7 @@
  */
 #include "helper.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -169,33 +170,129 @@ static int apply_propagation(const char *target, unsigned long pflags, const cha
   return 0;
 }
 
+static int idmap_fds[256];
+static int n_idmap_fds = 0;
+
+/* Record the detached idmapped trees the parent half prepared (OP_IDMAP_MOUNT, by index). */
+void mounts_set_idmap_fds(const int *fds, int n) {
+  if (n > 256) n = 256;
+  for (int i = 0; i < n; i++) idmap_fds[i] = fds[i];
+  n_idmap_fds = n;
+}
+
+/* Resolve dest in the root again (after a mount, the old fd names the covered directory). */
+static int reopen_target(const char *rootfs, const char *dest, int want_file) {
+  int rootfd = open_root(rootfs);
+  if (rootfd < 0) return -1;
+  int fd = target_in(rootfd, dest, want_file);
+  int saved = errno;
+  close(rootfd);
+  errno = saved;
+  return fd;
+}
+
+/* Copy one regular file's bytes from sfd to dfd. */
+static int copy_bytes(int sfd, int dfd) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(sfd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) return 0;
+    if (write_full(dfd, buf, (size_t)n) < 0) return -1;
+  }
+}
+
 /*
- * OP_MOUNT: source, dest, fstype, flags, propagation flags, data, kind.
- * kind "bind": bind (MS_REC for rbind), then a remount carrying the requested flags.
+ * tmpcopyup: copy the tree under sfd into dfd, keeping owner, mode and symlinks; device nodes,
+ * fifos and sockets are recreated with mknod. Both fds are directories; neither is closed.
+ */
+int copy_tree(int sfd, int dfd) {
+  struct stat st;
+  if (fstat(sfd, &st) < 0) return -1;
+  if (fchown(dfd, st.st_uid, st.st_gid) < 0 && errno != EPERM && errno != EINVAL) return -1;
+  if (fchmod(dfd, st.st_mode & 07777) < 0) return -1;
+  int dup_fd = dup(sfd);
+  if (dup_fd < 0) return -1;
+  DIR *d = fdopendir(dup_fd);
+  if (!d) { close(dup_fd); return -1; }
+  rewinddir(d);
+  int rc = 0;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(d))) {
+    const char *n = de->d_name;
+    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
+    struct stat es;
+    if (fstatat(sfd, n, &es, AT_SYMLINK_NOFOLLOW) < 0) { rc = -1; break; }
+    if (S_ISDIR(es.st_mode)) {
+      if (mkdirat(dfd, n, 0700) < 0 && errno != EEXIST) { rc = -1; break; }
+      int cs = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int cd = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (cs < 0 || cd < 0) rc = -1;
+      else rc = copy_tree(cs, cd);
+      if (cs >= 0) close(cs);
+      if (cd >= 0) close(cd);
+      continue;
+    }
+    if (S_ISREG(es.st_mode)) {
+      int fs = openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int fd = fs < 0 ? -1 : openat(dfd, n, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fs < 0 || fd < 0 || copy_bytes(fs, fd) < 0) rc = -1;
+      if (fs >= 0) close(fs);
+      if (fd >= 0) close(fd);
+    } else if (S_ISLNK(es.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t l = readlinkat(sfd, n, target, sizeof target - 1);
+      if (l < 0) { rc = -1; break; }
+      target[l] = 0;
+      if (symlinkat(target, dfd, n) < 0) rc = -1;
+    } else if (mknodat(dfd, n, es.st_mode, es.st_rdev) < 0) {
+      rc = -1;
+    }
+    if (rc == 0 && fchownat(dfd, n, es.st_uid, es.st_gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM && errno != EINVAL) rc = -1;
+    if (rc == 0 && !S_ISLNK(es.st_mode) && fchmodat(dfd, n, es.st_mode & 07777, 0) < 0) rc = -1;
+  }
+  int saved = errno;
+  closedir(d);
+  errno = saved;
+  return rc;
+}
+
+/* OP_MOUNT's optional trailing argument i, or def when the record is shorter. */
+static const char *opt_arg(const struct rec *r, uint32_t i, const char *def) {
+  return r->argc > i && r->argv[i][0] ? r->argv[i] : def;
+}
+
+/*
+ * OP_MOUNT: source, dest, fstype, flags, propagation flags, data, kind [, rec attr set, rec attr
+ * clear, idmap index, tmpcopyup].
+ * kind "bind": bind (MS_REC for rbind), or move_mount of the idmapped tree the parent half made,
+ * then a remount carrying the requested flags.
  * kind "remount": remount an earlier mount with new flags (e.g. the v1 cgroup tmpfs read-only).
  * kind "fs": a filesystem mount; sysfs and mqueue fall back to binding the host's when the
  * kernel refuses a new instance (user namespace without its own network/ipc namespace).
+ * Recursive attributes (rro, rnosuid ...) are applied last with mount_setattr(AT_RECURSIVE).
  */
 int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err *e) {
   if (r->argc < 7) return fail(e, "mount", EINVAL, "", "short record");
   const char *src = r->argv[0], *dest = r->argv[1], *fstype = r->argv[2];
   unsigned long flags = strtoul(r->argv[3], NULL, 0), pflags = strtoul(r->argv[4], NULL, 0);
   const char *data = r->argv[5], *kind = r->argv[6];
+  uint64_t attr_set = strtoull(opt_arg(r, 7, "0"), NULL, 0), attr_clr = strtoull(opt_arg(r, 8, "0"), NULL, 0);
+  int idmap = atoi(opt_arg(r, 9, "-1"));
+  int copyup = strcmp(opt_arg(r, 10, "0"), "1") == 0;
   char where[PATH_MAX + 64];
   snprintf(where, sizeof where, "%s on %s%s", fstype[0] ? fstype : src, rootfs, dest);
   int bind = strcmp(kind, "bind") == 0;
   int want_file = 0;
+  if (idmap >= n_idmap_fds) return fail(e, "mount", EINVAL, where, "idmap index out of range");
   if (bind) {
     struct stat st;
     if (stat(src, &st) < 0) return fail(e, "mount", errno, src, "bind source");
     want_file = !S_ISDIR(st.st_mode);
   }
-  int rootfd = open_root(rootfs);
-  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
-  int tfd = target_in(rootfd, dest, want_file);
-  int saved = errno;
-  close(rootfd);
-  if (tfd < 0) return fail(e, "mount", saved, where, "mount point");
+  int tfd = reopen_target(rootfs, dest, want_file);
+  if (tfd < 0) return fail(e, "mount", errno, where, "mount point");
   char target[64];
   fdpath(target, sizeof target, tfd);
   int rc = 0;
@@ -203,20 +300,31 @@ int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err
     if (mount(NULL, target, NULL, MS_REMOUNT | (flags & ~PROPAGATION), data[0] ? data : NULL) < 0)
       rc = fail(e, "remount", errno, where, "");
   } else if (bind) {
-    if (mount(src, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0) {
+    if (idmap >= 0) {
+      if (move_mount(idmap_fds[idmap], "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        rc = fail(e, "mount", errno, where, "move idmapped mount");
+      close(idmap_fds[idmap]);
+      idmap_fds[idmap] = -1;
+    } else if (mount(src, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0) {
       rc = fail(e, "mount", errno, where, "");
-    } else if (flags & REMOUNT_FLAGS) {
+    }
+    if (rc == 0 && (flags & REMOUNT_FLAGS)) {
       /* Reopen: the fd still names the directory under the new mount's mountpoint. */
       close(tfd);
-      rootfd = open_root(rootfs);
-      tfd = target_in(rootfd, dest, want_file);
-      close(rootfd);
+      tfd = reopen_target(rootfs, dest, want_file);
+      if (tfd < 0) return fail(e, "remount", errno, where, "mount point");
       fdpath(target, sizeof target, tfd);
       unsigned long f = MS_BIND | MS_REMOUNT | (flags & REMOUNT_FLAGS) | locked_flags(target);
       if (!(flags & MS_RDONLY)) f &= ~MS_RDONLY;
       if (mount(NULL, target, NULL, f, NULL) < 0) rc = fail(e, "remount", errno, where, "");
     }
   } else {
+    /* tmpcopyup: the fd opened before the mount keeps naming the covered directory. */
+    int lower = -1;
+    if (copyup) {
+      lower = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (lower < 0) { close(tfd); return fail(e, "tmpcopyup", errno, where, "open the directory to copy"); }
+    }
     if (mount(src, target, fstype, flags & ~PROPAGATION, data[0] ? data : NULL) < 0) {
       int err = errno;
       const char *fallback = NULL;
@@ -228,13 +336,29 @@ int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err
       if (!fallback || mount(fallback, target, NULL, MS_BIND | MS_REC, NULL) < 0) rc = fail(e, "mount", err, where, "");
       else if ((flags & MS_RDONLY) && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(target), NULL) < 0)
         rc = fail(e, "remount", errno, where, "");
+    } else if (copyup) {
+      int upper = reopen_target(rootfs, dest, 0);
+      char up[64];
+      fdpath(up, sizeof up, upper);
+      int ufd = upper < 0 ? -1 : open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (ufd < 0 || copy_tree(lower, ufd) < 0) rc = fail(e, "tmpcopyup", errno, where, "copy the directory's content");
+      if (ufd >= 0) close(ufd);
+      if (upper >= 0) close(upper);
     }
+    if (lower >= 0) close(lower);
+  }
+  if (rc == 0 && (attr_set || attr_clr)) {
+    close(tfd);
+    tfd = reopen_target(rootfs, dest, want_file);
+    if (tfd < 0) return fail(e, "mount_setattr", errno, where, "mount point");
+    struct mount_attr a = {.attr_set = attr_set, .attr_clr = attr_clr};
+    if (mount_setattr(tfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0)
+      rc = fail(e, "mount_setattr", errno, where, "recursive mount attributes");
   }
   if (rc == 0 && (pflags & PROPAGATION)) {
     close(tfd);
-    rootfd = open_root(rootfs);
-    tfd = target_in(rootfd, dest, want_file);
-    close(rootfd);
+    tfd = reopen_target(rootfs, dest, want_file);
+    if (tfd < 0) return fail(e, "mount propagation", errno, where, "mount point");
     fdpath(target, sizeof target, tfd);
     rc = apply_propagation(target, pflags, where, e);
   }

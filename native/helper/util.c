@@ -57,3 +57,25 @@ int write_file(const char *path, const char *data, size_t len) {
 uint64_t parse_u64(const char *s) {
   return strtoull(s, NULL, 0);
 }
+
+/* s as a JSON string literal with its quotes, escaping '"', '\\' and control characters. */
+char *json_quote(const char *s) {
+  size_t n = strlen(s);
+  char *out = malloc(n * 6 + 3);
+  if (!out) return NULL;
+  char *p = out;
+  *p++ = '"';
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    if (*c == '"' || *c == '\\') {
+      *p++ = '\\';
+      *p++ = (char)*c;
+    } else if (*c < 0x20) {
+      p += sprintf(p, "\\u%04x", *c);
+    } else {
+      *p++ = (char)*c;
+    }
+  }
+  *p++ = '"';
+  *p = 0;
+  return out;
+}

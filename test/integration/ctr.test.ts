@@ -124,7 +124,7 @@ ctrTest('run --rm: /bin/true exits 0, sh -c "echo hi; exit 7" prints hi and exit
   assert.is(c.ctr(['containers', 'ls', '-q']).stdout.trim(), '', '--rm removed the containers');
 });
 
-ctrTest('run -d, tasks exec (plain and --tty), ps, pause/resume, kill, delete, containers rm', async (c, rt, newId) => {
+ctrTest('run -d, tasks ps, pause/resume, kill, delete, containers rm', async (c, rt, newId) => {
   const id = newId();
   ok(c.ctr(['run', '-d', '--null-io', '--fifo-dir', c.fifoDir, ...rt, image, id, 'sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait']), 'run -d');
   const t = tasks(c).get(id);
@@ -133,13 +133,6 @@ ctrTest('run -d, tasks exec (plain and --tty), ps, pause/resume, kill, delete, c
   assert.ok(fs.existsSync(`/proc/${t!.pid}`), 'init pid alive');
   const cgroup = (ctrl: string) => path.join('/sys/fs/cgroup', ctrl, c.namespace, id);
   assert.ok(fs.readFileSync(path.join(cgroup('memory'), 'cgroup.procs'), 'utf8').split('\n').includes(String(t!.pid)), 'init in /<ns>/<id>');
-
-  const e = c.ctr(['tasks', 'exec', '--fifo-dir', c.fifoDir, '--exec-id', 'x1', id, 'sh', '-c', 'echo from-exec; exit 4']);
-  assert.is(e.stdout, 'from-exec\n', e.stderr);
-  assert.is(e.code, 4, e.stderr);
-  const tty = runInPty([...c.sandbox.nsenterArgs(), 'ctr', '-a', c.sock, '-n', c.namespace, 'tasks', 'exec', '--fifo-dir', c.fifoDir, '--tty', '--exec-id', 'x2', id, 'sh', '-c', 'tty; exit 6']);
-  assert.match(tty.stdout, /\/dev\/pts\/\d+/, `exec --tty: ${tty.stdout} ${tty.stderr}`);
-  assert.is(tty.code, 6, `exec --tty exit code: ${tty.stdout}`);
 
   const ps = ok(c.ctr(['tasks', 'ps', id]), 'tasks ps');
   assert.match(ps, /^PID\s+INFO/);
@@ -161,6 +154,23 @@ ctrTest('run -d, tasks exec (plain and --tty), ps, pause/resume, kill, delete, c
   assert.not.ok(tasks(c).has(id), 'task gone after delete');
   ok(c.ctr(['containers', 'delete', id]), 'containers delete');
   assert.not.ok(fs.existsSync(cgroup('memory')), 'cgroup removed');
+});
+
+ctrTest('tasks exec: output and exit code, --tty, after pause/resume', (c, rt, newId) => {
+  const id = newId();
+  ok(c.ctr(['run', '-d', '--null-io', '--fifo-dir', c.fifoDir, ...rt, image, id, 'sleep', '1000']), 'run -d');
+  const e = c.ctr(['tasks', 'exec', '--fifo-dir', c.fifoDir, '--exec-id', 'x1', id, 'sh', '-c', 'echo from-exec; exit 4']);
+  assert.is(e.stdout, 'from-exec\n', e.stderr);
+  assert.is(e.code, 4, e.stderr);
+  const tty = runInPty([...c.sandbox.nsenterArgs(), 'ctr', '-a', c.sock, '-n', c.namespace, 'tasks', 'exec', '--fifo-dir', c.fifoDir, '--tty', '--exec-id', 'x2', id, 'sh', '-c', 'tty; exit 6']);
+  assert.match(tty.stdout, /\/dev\/pts\/\d+/, `exec --tty: ${tty.stdout} ${tty.stderr}`);
+  assert.is(tty.code, 6, `exec --tty exit code: ${tty.stdout}`);
+
+  ok(c.ctr(['tasks', 'pause', id]), 'pause');
+  ok(c.ctr(['tasks', 'resume', id]), 'resume');
+  const e2 = c.ctr(['tasks', 'exec', '--fifo-dir', c.fifoDir, '--exec-id', 'x3', id, 'echo', 'after-resume']);
+  assert.is(e2.stdout, 'after-resume\n', e2.stderr);
+  ok(c.ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]), 'kill');
 });
 
 ctrTest('kill -s SIGKILL of a TERM-ignoring task, exit status 137, delete', async (c, rt, newId) => {

@@ -126,22 +126,13 @@ dockerTest('run --rm prints the output and passes the exit code through', (d, rt
   assert.is(r.code, 3, r.stderr);
 });
 
-dockerTest('run -d, exec (plain and -t), top, pause/unpause, kill, rm', async (d, rt, newName) => {
+dockerTest('run -d, top, pause/unpause, kill, rm', async (d, rt, newName) => {
   const n = newName();
   const id = ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sleep', '1000']), 'run -d');
   assert.match(id, /^[0-9a-f]{64}$/);
   assert.is(inspect(d, n, '{{.State.Status}}'), 'running');
-
-  const e = d.docker(['exec', n, 'sh', '-c', 'echo from-exec; echo err >&2; exit 5']);
-  assert.is(e.stdout, 'from-exec\n', e.stderr);
-  assert.is(e.stderr.includes('err'), true, e.stderr);
-  assert.is(e.code, 5);
-  const cat = d.docker(['exec', '-i', n, 'cat'], { input: 'piped-stdin\n' });
-  assert.is(cat.stdout, 'piped-stdin\n', `exec -i: ${cat.stderr}`);
-
-  const t = runInPty(d.dockerArgv(['exec', '-t', n, 'sh', '-c', 'tty; exit 6']));
-  assert.match(t.stdout, /\/dev\/pts\/\d+/, `exec -t: ${t.stdout} ${t.stderr}`);
-  assert.is(t.code, 6, `exec -t exit code: ${t.stdout}`);
+  const pid = inspect(d, n, '{{.State.Pid}}');
+  assert.ok(fs.readFileSync(path.join(cgroupDir(d, 'memory', id), 'cgroup.procs'), 'utf8').split('\n').includes(pid), 'init in <parent>/<id>');
 
   const top = ok(d.docker(['top', n]), 'top');
   assert.match(top, /PID/);
@@ -153,14 +144,34 @@ dockerTest('run -d, exec (plain and -t), top, pause/unpause, kill, rm', async (d
   ok(d.docker(['unpause', n]), 'unpause');
   assert.is(inspect(d, n, '{{.State.Status}}'), 'running');
   assert.is(fs.readFileSync(path.join(cgroupDir(d, 'freezer', id), 'freezer.state'), 'utf8').trim(), 'THAWED');
-  const e2 = d.docker(['exec', n, 'echo', 'after-unpause']);
-  assert.is(e2.stdout, 'after-unpause\n', e2.stderr);
 
   ok(d.docker(['kill', n]), 'kill');
   await waitFor('exited after kill', () => inspect(d, n, '{{.State.Status}}') === 'exited');
   assert.is(inspect(d, n, '{{.State.ExitCode}}'), '137');
   ok(d.docker(['rm', n]), 'rm');
   assert.not.ok(fs.existsSync(cgroupDir(d, 'memory', id)), 'memory cgroup left after rm');
+});
+
+dockerTest('exec: output and exit code, -i stdin, -t terminal, after pause/unpause', (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sleep', '1000']), 'run -d');
+  const e = d.docker(['exec', n, 'sh', '-c', 'echo from-exec; echo err >&2; exit 5']);
+  assert.is(e.stdout, 'from-exec\n', e.stderr);
+  assert.ok(e.stderr.includes('err'), e.stderr);
+  assert.is(e.code, 5);
+  const cat = d.docker(['exec', '-i', n, 'cat'], { input: 'piped-stdin\n' });
+  assert.is(cat.stdout, 'piped-stdin\n', `exec -i: ${cat.stderr}`);
+
+  const t = runInPty(d.dockerArgv(['exec', '-t', n, 'sh', '-c', 'tty; exit 6']));
+  assert.match(t.stdout, /\/dev\/pts\/\d+/, `exec -t: ${t.stdout} ${t.stderr}`);
+  assert.is(t.code, 6, `exec -t exit code: ${t.stdout}`);
+  const it = runInPty(d.dockerArgv(['exec', '-it', n, 'sh', '-c', 'tty']));
+  assert.match(it.stdout, /\/dev\/pts\/\d+/, `exec -it: ${it.stdout} ${it.stderr}`);
+
+  ok(d.docker(['pause', n]), 'pause');
+  ok(d.docker(['unpause', n]), 'unpause');
+  const e2 = d.docker(['exec', n, 'echo', 'after-unpause']);
+  assert.is(e2.stdout, 'after-unpause\n', e2.stderr);
 });
 
 dockerTest('stop: TERM handled exits 0 quickly; TERM ignored is KILLed after -t 1', async (d, rt, newName) => {
@@ -211,9 +222,16 @@ dockerTest('run --memory 64m --pids-limit 20 --cpus 0.5 sets the cgroup limits',
   // The init process really is in those cgroups.
   const pid = inspect(d, n, '{{.State.Pid}}');
   assert.ok(read('memory', 'cgroup.procs').split('\n').includes(pid), `pid ${pid} not in the memory cgroup`);
-  // And the limit is enforced: a fork bomb stops at 20 tasks.
-  const e = d.docker(['exec', n, 'sh', '-c', 'for i in $(seq 1 40); do sleep 30 & done 2>/dev/null; sleep 0.5; ls /proc | grep -c "^[0-9]"']);
-  assert.ok(Number(e.stdout.trim()) <= 20, `pids in the container with pids.max=20: ${e.stdout} ${e.stderr}`);
+});
+
+dockerTest('--pids-limit is enforced: 40 background sleeps stop at 20 tasks', async (d, rt, newName) => {
+  const n = newName();
+  const script = 'for i in $(seq 1 40); do sleep 30 & done 2>/dev/null; sleep 0.5; echo tasks=$(ls /proc | grep -c "^[0-9]"); sleep 1000';
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--pids-limit', '20', IMAGE, 'sh', '-c', script]), 'run -d');
+  let logs = '';
+  await waitFor('the task count in the logs', () => /tasks=\d+/.test((logs = d.docker(['logs', n]).stdout)));
+  const tasks = Number(/tasks=(\d+)/.exec(logs)![1]);
+  assert.ok(tasks > 5 && tasks <= 20, `tasks in the container with pids.max=20: ${logs}`);
 });
 
 dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) => {

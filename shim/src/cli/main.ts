@@ -25,6 +25,8 @@ const COMMANDS: Record<string, () => Command> = {
   pause: () => require('./pause'),
   resume: () => require('./resume'),
   ps: () => require('./ps'),
+  layer: () => require('./layer'),
+  gen: () => require('./gen'),
   update: () => require('./update'),
 };
 

@@ -13,6 +13,7 @@ import { ContainerState, StateStore } from './state';
 import { runHelper, StdioEntry } from './helper';
 import { destroyContainer } from './delete';
 import { trace } from './trace';
+import { sharingRequested } from '../layers/config';
 
 /** Everything `create` and `run` take. */
 export interface CreateOptions {
@@ -95,6 +96,18 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     state.cgroup = cgroup.toJSON();
     o.store.save(state);
     trace('state dir and cgroup created');
+
+    // Memory sharing (issue 7): identical files of the layer store replace the rootfs's copies.
+    if (sharingRequested(config.annotations)) {
+      const { planSharing, toOciMount } = require('../layers/share') as typeof import('../layers/share');
+      const { openLayerStore } = require('../layers/store') as typeof import('../layers/store');
+      const layers = openLayerStore();
+      const shared = planSharing({ rootfs, annotations: config.annotations ?? {}, readonlyRootfs: !!config.root.readonly, store: layers });
+      shared.warnings.forEach((w) => o.warn(w));
+      layers.registerUse(o.id, shared.digests, o.store.dir(o.id));
+      config.mounts = [...shared.mounts.map(toOciMount), ...(config.mounts ?? [])];
+      trace(`sharing planned: ${shared.mounts.length} shared files, ${shared.stats.hashed} hashed`);
+    }
 
     const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
     const preserve = o.preserveFds ?? 0;

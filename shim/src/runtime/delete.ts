@@ -4,6 +4,7 @@ import { runHooks } from './hooks';
 import { signalProcess, waitGone } from './proc';
 import { ContainerState, StateStore } from './state';
 import { computeStatus, can } from './status';
+import { sharingRequested } from '../layers/config';
 
 /**
  * Tear a container down: SIGKILL the init if still alive, kill what is left in its cgroup and
@@ -25,6 +26,13 @@ export async function destroyContainer(
   }
   if (opts.runPoststop) {
     runHooks('poststop', s.config?.hooks?.poststop, { ociVersion: s.ociVersion, id: s.id, status: 'stopped', bundle: s.bundle, annotations: s.annotations }, { warnOnly: true, warn: opts.warn });
+  }
+  if (sharingRequested(s.annotations)) {
+    try {
+      (require('../layers/store') as typeof import('../layers/store')).openLayerStore().releaseUse(s.id, store.dir(s.id));
+    } catch (e) {
+      opts.warn(`layer store: release ${s.id}: ${(e as Error).message}`);
+    }
   }
   store.remove(s.id);
 }

@@ -26,7 +26,8 @@ export function parseIoUri(s: string | undefined | null): IoTarget {
   } catch {
     throw new ShoalError('INVALID_ARGUMENT', `invalid stdio uri: ${s}`);
   }
-  const p = decodeURIComponent(url.pathname);
+  // A host ("file://relative/x") would silently drop part of the path: refuse it.
+  const p = url.host ? '' : decodeURIComponent(url.pathname);
   switch (m[1].toLowerCase()) {
     case 'fifo':
       return { kind: 'fifo', path: p };
