@@ -66,6 +66,8 @@ static int fifo_fd = -1, console_sock = -1;
 static int proc_fd = -1;
 static int cgroup_fds[64];
 static int n_cgroup_fds = 0;
+/* OP_JOIN_CGROUPNS, opened by the parent half before it joins the container's mount namespace. */
+static int cgroupns_fd = -1;
 /* The seccomp listener (OP_SECCOMP_LISTENER), connected by the parent half (host path). */
 static int listener_sock = -1;
 /* The init's pid in the runtime's pid namespace, sent to the child with the go byte. */
@@ -145,23 +147,31 @@ static int ns_flag(const char *type) {
   return 0;
 }
 
-/* setns for every OP_JOIN_NS, the user namespace first (the others are owned by it). */
+/*
+ * setns for every OP_JOIN_NS, the user namespace first (the others are owned by it). Every path
+ * is opened before the first setns: after joining a mount namespace, /proc/<pid>/ns/... would be
+ * looked up in the container's /proc.
+ */
 static int join_namespaces(struct err *e) {
-  for (int pass = 0; pass < 2; pass++) {
+  int fds[32], n = 0, rc = 0;
+  const struct rec *recs[32];
+  for (int pass = 0; pass < 2 && rc == 0; pass++) {
     for (uint32_t i = 0; i < plan.n; i++) {
       const struct rec *r = &plan.recs[i];
       if (r->op != OP_JOIN_NS) continue;
       int is_user = strcmp(r->argv[0], "user") == 0;
       if ((pass == 0) != is_user) continue;
+      if (n == 32) { rc = fail(e, "open namespace", E2BIG, r->argv[1], "too many namespaces"); break; }
       int fd = open(r->argv[1], O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return fail(e, "open namespace", errno, r->argv[1], r->argv[0]);
-      int rc = setns(fd, ns_flag(r->argv[0]));
-      int err = errno;
-      close(fd);
-      if (rc < 0) return fail(e, "setns", err, r->argv[1], r->argv[0]);
+      if (fd < 0) { rc = fail(e, "open namespace", errno, r->argv[1], r->argv[0]); break; }
+      recs[n] = r;
+      fds[n++] = fd;
     }
   }
-  return 0;
+  for (int i = 0; i < n && rc == 0; i++)
+    if (setns(fds[i], ns_flag(recs[i]->argv[0])) < 0) rc = fail(e, "setns", errno, recs[i]->argv[1], recs[i]->argv[0]);
+  for (int i = 0; i < n; i++) close(fds[i]);
+  return rc;
 }
 
 /* Parent side, after clone: cgroups, rlimits, oom score, id maps, all on the child's host pid. */
@@ -553,12 +563,22 @@ static int set_user(const struct rec *r, const struct rec *caps, struct err *e) 
 
 static void child(int go_fd, int clone_flags) {
   struct err e = {0};
-  char one;
-  /* Wait until the parent has placed us in our cgroups and written the id maps. */
-  if (read_full(go_fd, &one, 1) < 0) _exit(1);
+  unsigned char go[5];
+  /* Wait until the parent has placed us in our cgroups and written the id maps; it sends 'g' and
+   * our pid in its pid namespace. If it failed instead, it reports the error and kills us. */
+  if (read_full(go_fd, go, sizeof go) < 0 || go[0] != 'g') _exit(1);
+  host_pid = (pid_t)((uint32_t)go[1] | ((uint32_t)go[2] << 8) | ((uint32_t)go[3] << 16) | ((uint32_t)go[4] << 24));
   close(go_fd);
   prctl(PR_SET_NAME, "shoal:[init]", 0, 0, 0);
   if (setsid() < 0) { fail(&e, "setsid", errno, "", ""); die(&e); }
+  /* execCPUAffinity.final, once we are in the container's cgroup. */
+  const struct rec *aff = plan_find(&plan, OP_CPU_AFFINITY);
+  if (aff && aff->argc >= 2) CHECK(set_affinity(aff->argv[1], "final", &e));
+  const struct rec *sj = plan_find(&plan, OP_STATE_JSON);
+  if (sj && sj->argc >= 1) {
+    state_json = strdup(sj->argv[0]);
+    state_len = state_json ? strlen(state_json) : 0;
+  }
   int userns = (clone_flags & CLONE_NEWUSER) != 0;
   if (userns) {
     if (setresgid(0, 0, 0) < 0) { fail(&e, "setgid 0 in user namespace", errno, "", ""); die(&e); }
@@ -566,9 +586,9 @@ static void child(int go_fd, int clone_flags) {
   }
   const struct rec *jc = plan_find(&plan, OP_JOIN_CGROUPNS);
   if (jc) {
-    int fd = open(jc->argv[0], O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWCGROUP) < 0) { fail(&e, "join cgroup namespace", errno, jc->argv[0], ""); die(&e); }
-    close(fd);
+    if (setns(cgroupns_fd, CLONE_NEWCGROUP) < 0) { fail(&e, "join cgroup namespace", errno, jc->argv[0], ""); die(&e); }
+    close(cgroupns_fd);
+    cgroupns_fd = -1;
   }
   if (plan_find(&plan, OP_UNSHARE_CGROUPNS) && unshare(CLONE_NEWCGROUP) < 0) {
     fail(&e, "unshare cgroup namespace", errno, "", "");
@@ -582,13 +602,14 @@ static void child(int go_fd, int clone_flags) {
   const char *rootfs = rr ? rr->argv[0] : NULL;
   int preserve = 0;
   const struct rec *user = NULL, *caps = NULL, *args = NULL, *envr = NULL, *cwd = NULL, *umaskr = NULL;
+  const struct rec *ioprio = NULL, *sched = NULL, *apparmor = NULL, *selinux = NULL, *listener = NULL;
   int nnp = 0, seccomp = 0;
 
   if (rootfs) CHECK(mounts_prepare_root(&plan, &e));
   for (uint32_t i = 0; i < plan.n; i++) {
     const struct rec *r = &plan.recs[i];
     switch (r->op) {
-    case OP_SECCOMP_BEGIN: CHECK(seccomp_prepare(&plan, &e)); seccomp = 1; break;
+    case OP_SECCOMP_BEGIN: seccomp = 1; break; /* prepared by the parent half */
     case OP_MOUNT: CHECK(mounts_apply(r, rootfs, userns, &e)); break;
     case OP_DEVICE: CHECK(device_create(r, rootfs, userns, &e)); break;
     case OP_SYMLINK: CHECK(symlink_create(r, rootfs, &e)); break;
@@ -625,16 +646,36 @@ static void child(int go_fd, int clone_flags) {
     case OP_ENV: envr = r; break;
     case OP_CWD: cwd = r; break;
     case OP_UMASK: umaskr = r; break;
+    case OP_IOPRIO: ioprio = r; break;
+    case OP_SCHEDULER: sched = r; break;
+    case OP_APPARMOR: apparmor = r; break;
+    case OP_SELINUX_LABEL: selinux = r; break;
+    case OP_SECCOMP_LISTENER: listener = r; break;
     }
   }
+  const char *metadata = listener && listener->argc > 1 ? listener->argv[1] : "";
   /* exec: a pty from the container's devpts, no /dev/console. */
   if (console_sock >= 0) CHECK(setup_console(console_sock, 0, &e));
 
   char **envp = envr ? envr->argv : (char *[]){NULL};
   char exe[PATH_MAX];
   CHECK(resolve_exec(args ? args->argv : NULL, envp, exe, sizeof exe, &e));
+  /* Process attributes that may need privileges the process will not keep (RT classes). */
+  if (ioprio) CHECK(apply_ioprio(ioprio, &e));
+  if (sched) CHECK(apply_scheduler(sched, &e));
+  /* LSM labels take effect at execve; written through the container's /proc as runc does. */
+  if (apparmor && apparmor->argc > 0 && apparmor->argv[0][0]) {
+    char v[512];
+    snprintf(v, sizeof v, "exec %s", apparmor->argv[0]);
+    CHECK(lsm_exec_attr("/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec", v, "apparmor profile", &e));
+  }
+  if (selinux && selinux->argc > 0 && selinux->argv[0][0])
+    CHECK(lsm_exec_attr(NULL, "/proc/thread-self/attr/exec", selinux->argv[0], "selinux label", &e));
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have it. */
-  if (seccomp && !nnp) CHECK(seccomp_load_prepared(&e));
+  if (seccomp && !nnp) {
+    CHECK(seccomp_load_prepared(&e));
+    CHECK(send_seccomp_listener(metadata, &e));
+  }
   CHECK(set_user(user, caps, &e));
   if (cwd && chdir(cwd->argv[0]) < 0) { fail(&e, "chdir", errno, cwd->argv[0], "cwd"); die(&e); }
   umask(umaskr ? (mode_t)strtoul(umaskr->argv[0], NULL, 8) : 022);
@@ -660,7 +701,11 @@ static void child(int go_fd, int clone_flags) {
     }
   }
   if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) { dprintf(2, "shoal-init: no_new_privs: %s\n", strerror(errno)); _exit(1); }
-  if (seccomp && nnp && seccomp_load_prepared(&e) < 0) { dprintf(2, "shoal-init: seccomp: %s\n", strerror(e.errnum)); _exit(1); }
+  if (seccomp && nnp && (seccomp_load_prepared(&e) < 0 || send_seccomp_listener(metadata, &e) < 0)) {
+    dprintf(2, "shoal-init: %s: %s %s\n", e.stage, strerror(e.errnum), e.detail);
+    _exit(1);
+  }
+  if (listener_sock >= 0) close(listener_sock);
   for (int fd = 0; fd < 3; fd++) {
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -682,13 +727,16 @@ int main(int argc, char **argv) {
   sync_fd = atoi(argv[1]);
   int fl = fcntl(sync_fd, F_GETFL);
   if (fl < 0) { dprintf(2, "shoal-init: bad sync fd\n"); return 2; }
+  /* First of all: run from a sealed memfd copy (CVE-2019-5736). Returns only on failure or when
+   * this already is the copy; the sync fd (no CLOEXEC yet) and stdio survive the fexecve. */
+  if (ensure_sealed_self(argv, &e) < 0) die(&e);
+  prctl(PR_SET_NAME, "shoal:[parent]", 0, 0, 0);
   fcntl(sync_fd, F_SETFL, fl & ~O_NONBLOCK);
   fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
   /* Die with the runtime while we are still its helper. */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   signal(SIGPIPE, SIG_DFL);
   if (plan_read(sync_fd, &plan) < 0) { fail(&e, "read plan", errno, "", ""); die(&e); }
-  prctl(PR_SET_NAME, "shoal:[parent]", 0, 0, 0);
 
   const struct rec *mode = plan_find(&plan, OP_MODE);
   int run_mode = mode && strcmp(mode->argv[0], "run") == 0;
@@ -706,6 +754,11 @@ int main(int argc, char **argv) {
   }
   const struct rec *cs = plan_find(&plan, OP_CONSOLE_SOCKET);
   if (cs) { console_sock = console_connect(cs->argv[0], &e); CHECK(console_sock); }
+  const struct rec *ls = plan_find(&plan, OP_SECCOMP_LISTENER);
+  if (ls && ls->argc > 0 && ls->argv[0][0]) { listener_sock = unix_connect(ls->argv[0], "seccomp listener", &e); CHECK(listener_sock); }
+  /* execCPUAffinity.initial: this process and so the init run there until they join the cgroup. */
+  const struct rec *aff = plan_find(&plan, OP_CPU_AFFINITY);
+  if (aff && aff->argc >= 1) CHECK(set_affinity(aff->argv[0], "initial", &e));
   proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) { fail(&e, "open /proc", errno, "/proc", ""); die(&e); }
   for (uint32_t i = 0; i < plan.n; i++) {
@@ -715,6 +768,18 @@ int main(int argc, char **argv) {
     if (fd < 0) { fail(&e, "join cgroup", errno, plan.recs[i].argv[0], ""); die(&e); }
     cgroup_fds[n_cgroup_fds++] = fd;
   }
+  const struct rec *jcn = plan_find(&plan, OP_JOIN_CGROUPNS);
+  if (jcn) {
+    cgroupns_fd = open(jcn->argv[0], O_RDONLY | O_CLOEXEC);
+    if (cgroupns_fd < 0) { fail(&e, "join cgroup namespace", errno, jcn->argv[0], "open"); die(&e); }
+  }
+  /* Idmapped mounts are prepared on the host, before joining a user or mount namespace. */
+  for (uint32_t i = 0; i < plan.n; i++)
+    if (plan.recs[i].op == OP_IDMAP_MOUNT) CHECK(idmap_mount_prepare(&plan.recs[i], &e));
+  mounts_set_idmap_fds(idmap_fds, n_idmap_fds);
+  /* The seccomp filter is built here, while the host's libseccomp is reachable (exec joins the
+   * container's mount namespace next); the init inherits the prepared context. */
+  if (seccomp_present(&plan)) CHECK(seccomp_prepare(&plan, &e));
   CHECK(join_namespaces(&e));
   /* A time namespace only applies to children, and its offsets must be set before any process
    * lives in it: unshare here, write the offsets, and let clone put the init inside. */
@@ -744,8 +809,15 @@ int main(int argc, char **argv) {
   char buf[64];
   snprintf(buf, sizeof buf, "PID %d\n", pid);
   send_line(buf);
-  if (write_full(go[0], "g", 1) < 0) { fail(&e, "release init", errno, "", ""); die(&e); }
+  unsigned char gob[5] = {'g', (unsigned char)pid, (unsigned char)(pid >> 8), (unsigned char)(pid >> 16), (unsigned char)(pid >> 24)};
+  if (write_full(go[0], gob, sizeof gob) < 0) { fail(&e, "release init", errno, "", ""); kill(pid, SIGKILL); die(&e); }
   close(go[0]);
+  /* The parent's copies: the init has its own (inherited at clone). */
+  for (int i = 0; i < n_idmap_fds; i++) close(idmap_fds[i]);
+  if (listener_sock >= 0) close(listener_sock);
+  if (console_sock >= 0) close(console_sock);
+  if (fifo_fd >= 0) close(fifo_fd);
+  if (cgroupns_fd >= 0) close(cgroupns_fd);
   if (!run_mode) return 0;
   /* run: stay as the init's parent and pass its exit status on. */
   close(sync_fd);

@@ -216,8 +216,11 @@ test('killed at several points in time during create', async () => {
 test('delete --force of a running container', async () => {
   await withCleanup(async (defer) => {
     const e = env(defer);
-    const r = spawnSync(process.execPath, [shoalBin(), '--root', e.root, 'run', '-d', '-b', e.bundle, e.id], { stdio: 'ignore' });
-    assert.is(r.status, 0);
+    const err = path.join(e.work, 'stderr');
+    const fd = fs.openSync(err, 'w');
+    const r = spawnSync(process.execPath, [shoalBin(), '--root', e.root, 'run', '-d', '-b', e.bundle, e.id], { stdio: ['ignore', 'ignore', fd] });
+    fs.closeSync(fd);
+    assert.is(r.status, 0, fs.readFileSync(err, 'utf8'));
     const s = JSON.parse(runShoal(['state', e.id], { root: e.root }).stdout);
     assert.is(s.status, 'running');
     assert.ok(processesOf(e.id).includes(s.pid));

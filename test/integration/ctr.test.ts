@@ -124,6 +124,12 @@ ctrTest('run --rm: /bin/true exits 0, sh -c "echo hi; exit 7" prints hi and exit
   assert.is(c.ctr(['containers', 'ls', '-q']).stdout.trim(), '', '--rm removed the containers');
 });
 
+ctrTest('run --rm --tty gives the process a terminal', (c, rt, newId) => {
+  const r = runInPty([...c.sandbox.nsenterArgs(), 'ctr', '-a', c.sock, '-n', c.namespace, 'run', '--rm', '--tty', '--fifo-dir', c.fifoDir, ...rt, image, newId(), 'sh', '-c', 'tty; exit 5']);
+  assert.match(r.stdout, /^\/dev\/pts\/\d+$/m, `run --tty: ${r.stdout} ${r.stderr}`);
+  assert.is(r.code, 5, r.stdout);
+});
+
 ctrTest('run -d, tasks ps, pause/resume, kill, delete, containers rm', async (c, rt, newId) => {
   const id = newId();
   ok(c.ctr(['run', '-d', '--null-io', '--fifo-dir', c.fifoDir, ...rt, image, id, 'sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait']), 'run -d');

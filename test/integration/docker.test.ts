@@ -226,12 +226,53 @@ dockerTest('run --memory 64m --pids-limit 20 --cpus 0.5 sets the cgroup limits',
 
 dockerTest('--pids-limit is enforced: 40 background sleeps stop at 20 tasks', async (d, rt, newName) => {
   const n = newName();
-  const script = 'for i in $(seq 1 40); do sleep 30 & done 2>/dev/null; sleep 0.5; echo tasks=$(ls /proc | grep -c "^[0-9]"); sleep 1000';
+  // Forks fail once the limit is hit: fork in a subshell, count with shell builtins only.
+  const script = '(i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done) 2>/dev/null; set -- /proc/[0-9]*; echo tasks=$#; exec sleep 1000';
   ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--pids-limit', '20', IMAGE, 'sh', '-c', script]), 'run -d');
   let logs = '';
   await waitFor('the task count in the logs', () => /tasks=\d+/.test((logs = d.docker(['logs', n]).stdout)));
   const tasks = Number(/tasks=(\d+)/.exec(logs)![1]);
   assert.ok(tasks > 5 && tasks <= 20, `tasks in the container with pids.max=20: ${logs}`);
+});
+
+dockerTest('run options reach the process: -e, -w, --user, --hostname, --read-only, --cap-drop, -i', (d, rt) => {
+  const script = 'echo "foo=$FOO"; pwd; id -u; id -g; hostname; (touch /x 2>/dev/null && echo rw) || echo ro; grep CapEff /proc/self/status';
+  const r = d.docker([
+    'run', '--rm', '--runtime', rt, '-e', 'FOO=bar baz', '-w', '/tmp', '--user', '65534:65534', '--hostname', 'shoalhost',
+    '--read-only', '--cap-drop', 'ALL', IMAGE, 'sh', '-c', script,
+  ]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, 'foo=bar baz\n/tmp\n65534\n65534\nshoalhost\nro\nCapEff:\t0000000000000000\n', r.stderr);
+  const i = d.docker(['run', '--rm', '-i', '--runtime', rt, IMAGE, 'sh', '-c', 'cat; echo done'], { input: 'line1\nline2\n' });
+  assert.is(i.stdout, 'line1\nline2\ndone\n', `run -i: ${i.stderr}`);
+});
+
+dockerTest('restart, then stop and start -a the same container again', async (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sh', '-c', 'echo boot; trap "exit 0" TERM; sleep 1000 & wait']), 'run -d');
+  const pid1 = inspect(d, n, '{{.State.Pid}}');
+  ok(d.docker(['restart', '-t', '5', n]), 'restart');
+  assert.is(inspect(d, n, '{{.State.Status}}'), 'running');
+  assert.is.not(inspect(d, n, '{{.State.Pid}}'), pid1, 'a new init after restart');
+  await waitFor('two boots in the log', () => (d.docker(['logs', n]).stdout.match(/boot/g) ?? []).length === 2);
+  ok(d.docker(['stop', '-t', '5', n]), 'stop');
+  const m = newName();
+  ok(d.docker(['create', '--runtime', rt, '--name', m, IMAGE, 'sh', '-c', 'echo attached; exit 4']), 'create');
+  const a = d.docker(['start', '-a', m]);
+  assert.is(a.stdout, 'attached\n', a.stderr);
+  assert.is(a.code, 4, a.stderr);
+  const again = d.docker(['start', '-a', m]);
+  assert.is(again.stdout, 'attached\n', `second start: ${again.stderr}`);
+});
+
+dockerTest('update --memory --pids-limit changes the cgroup of a running container', (d, rt, newName) => {
+  const n = newName();
+  const id = ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '64m', IMAGE, 'sleep', '1000']), 'run -d');
+  const u = d.docker(['update', '--memory', '96m', '--memory-swap', '-1', '--pids-limit', '30', n]);
+  assert.is(u.code, 0, `update: ${u.stderr}`);
+  const read = (ctrl: string, file: string) => fs.readFileSync(path.join(cgroupDir(d, ctrl, id), file), 'utf8').trim();
+  assert.is(read('memory', 'memory.limit_in_bytes'), String(96 * 1024 * 1024));
+  assert.is(read('pids', 'pids.max'), '30');
 });
 
 dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) => {

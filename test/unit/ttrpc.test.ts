@@ -29,6 +29,20 @@ let sockN = 0;
 const sock = () => path.join(dir, `s${++sockN}.sock`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = { log: () => {} };
+/** Servers and clients to close even when a test fails (an open listener would hang the suite). */
+const open: { close(): unknown }[] = [];
+/** A TtrpcServer closed at the end of the suite whatever happens. */
+function newServer(opts: ConstructorParameters<typeof TtrpcServer>[0] = quiet): TtrpcServer {
+  const s = new TtrpcServer(opts);
+  open.push(s);
+  return s;
+}
+/** A connected client closed at the end of the suite whatever happens. */
+async function connect(p: string): Promise<TtrpcClient> {
+  const c = await TtrpcClient.connect(p);
+  open.push(c);
+  return c;
+}
 
 /** Assert a promise rejects with a TtrpcError of `code`; returns the error. */
 async function rejectsCode(p: Promise<unknown>, code: number): Promise<TtrpcError> {
@@ -97,7 +111,7 @@ test('frame: oversized length and unknown type are rejected', () => {
   big[8] = 1;
   const d = new FrameDecoder();
   assert.throws(() => d.push(big), (e: Error) => e instanceof FrameError && /exceeds maximum message size/.test(e.message));
-  assert.throws(() => d.push(Buffer.alloc(1)), FrameError); // stays failed
+  assert.throws(() => d.push(Buffer.alloc(1)), (e: Error) => e instanceof FrameError); // stays failed
   const bad = encodeFrame(1, 9, Buffer.alloc(0));
   assert.throws(() => new FrameDecoder().push(bad), /unknown message type 9/);
   assert.is(new FrameDecoder().push(encodeFrame(1, 1, Buffer.alloc(MAX_MESSAGE_LENGTH))).length, 1);
@@ -148,7 +162,7 @@ test('proto: JSON Anys (OCI Process) round-trip through unpackAny', () => {
 
 test('client <-> server: State round trip on v2 and v3 with metadata', async () => {
   const p = sock();
-  const server = new TtrpcServer(quiet);
+  const server = newServer();
   let seenNs: string[] | undefined;
   const handlers = {
     State: async (req: Record<string, any>, ctx: { metadata: Record<string, string[]> }) => {
@@ -159,6 +173,7 @@ test('client <-> server: State round trip on v2 and v3 with metadata', async () 
   server.register(TASK, handlers).register('containerd.task.v3.Task', handlers);
   await server.listen(p);
   const client = await TtrpcClient.connect(`unix://${p}`);
+  open.push(client);
   const t = types();
   const raw = await client.call(TASK, 'State', encode(t.task.StateRequest, { id: 'c1', exec_id: 'x' }), {
     metadata: { [NAMESPACE_METADATA_KEY]: 'k8s.io' },
@@ -174,9 +189,9 @@ test('client <-> server: State round trip on v2 and v3 with metadata', async () 
 
 test('server: unknown service or method -> Unimplemented (12)', async () => {
   const p = sock();
-  const server = new TtrpcServer(quiet).register(TASK, { State: () => ({}) });
+  const server = newServer().register(TASK, { State: () => ({}) });
   await server.listen(p);
-  const client = await TtrpcClient.connect(p);
+  const client = await connect(p);
   await rejectsCode(client.call(TASK, 'Nope', Buffer.alloc(0)), Code.UNIMPLEMENTED);
   await rejectsCode(client.call('x.Y', 'State', Buffer.alloc(0)), Code.UNIMPLEMENTED);
   await rejectsCode(client.invoke(TASK, 'Pause', { id: 'a' }), Code.UNIMPLEMENTED);
@@ -189,7 +204,7 @@ test('server: handler errors map to status codes', async () => {
   const throwing = (err: unknown) => () => {
     throw err;
   };
-  const server = new TtrpcServer(quiet).registerRaw('t.S', {
+  const server = newServer().registerRaw('t.S', {
     NotFound: throwing(new ShoalError('NOT_FOUND', 'container "x" does not exist')),
     Exists: throwing(new ShoalError('ALREADY_EXISTS', 'exists')),
     State: throwing(new ShoalError('INVALID_STATE', 'not running')),
@@ -200,7 +215,7 @@ test('server: handler errors map to status codes', async () => {
     Str: throwing('just a string'),
   });
   await server.listen(p);
-  const c = await TtrpcClient.connect(p);
+  const c = await connect(p);
   const call = (m: string) => c.call('t.S', m, Buffer.alloc(0));
   const e = await rejectsCode(call('NotFound'), 5);
   assert.is(e.message, 'container "x" does not exist');
@@ -219,7 +234,7 @@ test('server: handler errors map to status codes', async () => {
 test('server: timeout_nano -> DeadlineExceeded (4) and the handler signal aborts', async () => {
   const p = sock();
   let aborted = false;
-  const server = new TtrpcServer(quiet).registerRaw('t.S', {
+  const server = newServer().registerRaw('t.S', {
     Slow: (_req, ctx) =>
       new Promise((resolve) => {
         ctx.signal.addEventListener('abort', () => {
@@ -235,7 +250,7 @@ test('server: timeout_nano -> DeadlineExceeded (4) and the handler signal aborts
   assert.is(frames[0].streamId, 1);
   assert.is(resp.status.code, Code.DEADLINE_EXCEEDED);
   assert.ok(aborted, 'handler signal aborted');
-  const c = await TtrpcClient.connect(p);
+  const c = await connect(p);
   await rejectsCode(c.call('t.S', 'Slow', Buffer.alloc(0), { timeoutMs: 30 }), Code.DEADLINE_EXCEEDED);
   c.close();
   await server.close();
@@ -243,7 +258,7 @@ test('server: timeout_nano -> DeadlineExceeded (4) and the handler signal aborts
 
 test('server: a slow handler does not block a fast one on the same connection', async () => {
   const p = sock();
-  const server = new TtrpcServer(quiet).register(TASK, {
+  const server = newServer().register(TASK, {
     Create: async () => {
       await sleep(300);
       return { pid: 1 };
@@ -251,7 +266,7 @@ test('server: a slow handler does not block a fast one on the same connection', 
     State: () => ({ id: 'fast' }),
   });
   await server.listen(p);
-  const c = await TtrpcClient.connect(p);
+  const c = await connect(p);
   const order: string[] = [];
   const slow = c.invoke(TASK, 'Create', { id: 'a' }).then(() => order.push('create'));
   const t0 = Date.now();
@@ -265,9 +280,9 @@ test('server: a slow handler does not block a fast one on the same connection', 
 
 test('server: an oversized frame drops only that connection', async () => {
   const p = sock();
-  const server = new TtrpcServer(quiet).register(TASK, { State: (r) => ({ id: r.id }) });
+  const server = newServer().register(TASK, { State: (r) => ({ id: r.id }) });
   await server.listen(p);
-  const good = await TtrpcClient.connect(p);
+  const good = await connect(p);
   const head = Buffer.alloc(HEADER_LENGTH);
   head.writeUInt32BE(5 << 20, 0);
   head.writeUInt32BE(1, 4);
@@ -276,7 +291,7 @@ test('server: an oversized frame drops only that connection', async () => {
   assert.ok(bad.closed, 'server closed the offending connection');
   assert.is(bad.frames.length, 0);
   assert.is((await good.invoke(TASK, 'State', { id: 'still' })).id, 'still');
-  const again = await TtrpcClient.connect(p);
+  const again = await connect(p);
   assert.is((await again.invoke(TASK, 'State', { id: 'new' })).id, 'new');
   good.close();
   again.close();
@@ -285,9 +300,9 @@ test('server: an oversized frame drops only that connection', async () => {
 
 test('server: bad requests get InvalidArgument, the connection survives', async () => {
   const p = sock();
-  const server = new TtrpcServer(quiet).register(TASK, { State: () => ({ id: 'ok' }) });
+  const server = newServer().register(TASK, { State: () => ({ id: 'ok' }) });
   await server.listen(p);
-  const garbage = encodeFrame(1, FrameType.REQUEST, Buffer.from([0x0a, 0x50, 0x01]));
+  const garbage = encodeFrame(1, FrameType.REQUEST, Buffer.from([0x1a, 0x50, 0x01]) /* payload: 80 bytes announced, 1 sent */);
   const even = requestFrame(2, { service: TASK, method: 'State' });
   const ok = requestFrame(3, { service: TASK, method: 'State', payload: Buffer.alloc(0) });
   const { frames, closed } = await rawExchange(p, Buffer.concat([garbage, even, ok]), 3);
@@ -305,17 +320,17 @@ test('server: authorize() can refuse a connection; afterReply runs after the res
   const p = sock();
   let allow = false;
   const events: string[] = [];
-  const server = new TtrpcServer({ ...quiet, authorize: () => allow }).register(TASK, {
+  const server = newServer({ ...quiet, authorize: () => allow }).register(TASK, {
     Shutdown: (_r, ctx) => {
       ctx.afterReply(() => events.push('after'));
       events.push('handler');
     },
   });
   await server.listen(p);
-  const refused = await TtrpcClient.connect(p);
+  const refused = await connect(p);
   await rejectsCode(refused.invoke(TASK, 'Shutdown', { id: 'a' }), Code.UNAVAILABLE);
   allow = true;
-  const c = await TtrpcClient.connect(p);
+  const c = await connect(p);
   await c.invoke(TASK, 'Shutdown', { id: 'a', now: true });
   await sleep(10);
   assert.equal(events, ['handler', 'after']);
@@ -339,7 +354,7 @@ test('events: Forward envelope with an Any-wrapped TaskExit decodes back', async
   const p = sock();
   const seen: string[] = [];
   let failOnce = true;
-  const server = new TtrpcServer(quiet).register(EVENTS_SERVICE, {
+  const server = newServer().register(EVENTS_SERVICE, {
     Forward: async (req, ctx) => {
       if (failOnce) {
         failOnce = false;
@@ -363,9 +378,9 @@ test('client: address forms and closed connections', async () => {
   assert.throws(() => socketPath('tcp://1.2.3.4:5'), /unsupported address/);
   await rejectsCode(TtrpcClient.connect(path.join(dir, 'missing.sock')), Code.UNAVAILABLE);
   const p = sock();
-  const server = new TtrpcServer(quiet).registerRaw('t.S', { Hang: () => new Promise(() => {}) });
+  const server = newServer().registerRaw('t.S', { Hang: () => new Promise(() => {}) });
   await server.listen(p);
-  const c = await TtrpcClient.connect(p);
+  const c = await connect(p);
   const hung = c.call('t.S', 'Hang', Buffer.alloc(0));
   await sleep(20);
   await server.close();
@@ -373,6 +388,9 @@ test('client: address forms and closed connections', async () => {
   assert.ok(c.closed);
 });
 
-test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+test.after(async () => {
+  for (const o of open) await o.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test.run();

@@ -116,7 +116,8 @@ export async function serve(f: ShimFlags): Promise<void> {
       },
       onShutdown: () => {
         const wait = events ? Promise.race([new Promise((r) => setTimeout(r, 2000)), (async () => { while (events.pending) await new Promise((r) => setTimeout(r, 20)); })()]) : Promise.resolve();
-        void wait.then(() => server.close()).finally(() => process.exit(0));
+        // server.close() also unlinks the socket; do not let a slow peer hold the exit.
+        void wait.then(() => Promise.race([server.close(), new Promise((r) => setTimeout(r, 200))])).finally(() => process.exit(0));
       },
     });
     const handlers = service.handlers();

@@ -41,6 +41,7 @@ export class ProcessIo {
   private stdinSink: Writable | null = null;
   private loggers: ChildProcess[] = [];
   private pty: tty.ReadStream | null = null;
+  private masterFd = -1;
   private outputDone: Promise<void> = Promise.resolve();
 
   constructor(readonly config: StdioConfig) {}
@@ -132,6 +133,7 @@ export class ProcessIo {
     const t = parseStdio(this.config);
     const pty = new tty.ReadStream(masterFd);
     this.pty = pty;
+    this.masterFd = masterFd;
     if (this.stdinSource) this.stdinSource.pipe(pty as unknown as Writable, { end: false });
     let out: Writable | null = null;
     if (t.stdout.kind === 'fifo') out = new net.Socket({ fd: this.openFifoWriter(t.stdout.path, false), readable: false, writable: true });
@@ -149,7 +151,7 @@ export class ProcessIo {
 
   /** The pty master (for ResizePty), or -1 without a terminal. */
   get consoleFd(): number {
-    return this.pty ? (this.pty as unknown as { fd: number }).fd : -1;
+    return this.pty && !this.pty.destroyed ? this.masterFd : -1;
   }
 
   /** Closes the shim's copies of the fds given to the container (once the helper has them). */

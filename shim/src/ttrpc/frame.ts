@@ -61,6 +61,8 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private failed: FrameError | null = null;
+  /** Total size (header + data) of the frame being received, once its header was checked. */
+  private awaiting = 0;
 
   /** @param maxLength largest data length accepted (default 4 MiB). */
   constructor(private readonly maxLength = MAX_MESSAGE_LENGTH) {}
@@ -79,34 +81,38 @@ export class FrameDecoder {
     }
     const frames: Frame[] = [];
     while (this.buffered >= HEADER_LENGTH) {
-      const head = this.peek(HEADER_LENGTH);
-      const length = head.readUInt32BE(0);
-      const type = head[8];
-      if (length > this.maxLength) {
-        this.failed = new FrameError(`ttrpc: message length ${length} exceeds maximum message size ${this.maxLength}`);
-        throw this.failed;
+      if (this.awaiting === 0) {
+        const head = this.peek(HEADER_LENGTH);
+        const length = head.readUInt32BE(0);
+        const type = head[8];
+        if (length > this.maxLength) {
+          this.failed = new FrameError(`ttrpc: message length ${length} exceeds maximum message size ${this.maxLength}`);
+          throw this.failed;
+        }
+        if (type !== FrameType.REQUEST && type !== FrameType.RESPONSE && type !== FrameType.DATA) {
+          this.failed = new FrameError(`ttrpc: malformed frame: unknown message type ${type}`);
+          throw this.failed;
+        }
+        this.awaiting = HEADER_LENGTH + length;
       }
-      if (type !== FrameType.REQUEST && type !== FrameType.RESPONSE && type !== FrameType.DATA) {
-        this.failed = new FrameError(`ttrpc: malformed frame: unknown message type ${type}`);
-        throw this.failed;
-      }
-      if (this.buffered < HEADER_LENGTH + length) break;
-      const all = this.take(HEADER_LENGTH + length);
-      frames.push({
-        streamId: all.readUInt32BE(4),
-        type,
-        flags: all[9],
-        data: all.subarray(HEADER_LENGTH),
-      });
+      if (this.buffered < this.awaiting) break;
+      const all = this.take(this.awaiting);
+      this.awaiting = 0;
+      frames.push({ streamId: all.readUInt32BE(4), type: all[8], flags: all[9], data: all.subarray(HEADER_LENGTH) });
     }
     return frames;
   }
 
-  /** The first n buffered bytes without consuming them (n <= buffered). */
+  /** The first n buffered bytes without consuming them (n <= buffered); copies at most n bytes. */
   private peek(n: number): Buffer {
     if (this.chunks[0].length >= n) return this.chunks[0];
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0];
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    for (const c of this.chunks) {
+      off += c.copy(out, off, 0, Math.min(c.length, n - off));
+      if (off === n) break;
+    }
+    return out;
   }
 
   /** Remove and return the first n buffered bytes (n <= buffered). */
@@ -120,14 +126,16 @@ export class FrameDecoder {
     } else {
       out = Buffer.allocUnsafe(n);
       let off = 0;
+      let i = 0;
       while (off < n) {
-        const c = this.chunks[0];
+        const c = this.chunks[i];
         const k = Math.min(c.length, n - off);
         c.copy(out, off, 0, k);
         off += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
+        if (k === c.length) i++;
+        else this.chunks[i] = c.subarray(k);
       }
+      this.chunks.splice(0, i); // one splice: shifting per chunk is quadratic for tiny chunks
     }
     this.buffered -= n;
     return out;

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Spec, Mount, Hook, Process } from '../../../../spec/src/config';
+import type { Spec, Mount, Hook, Process, IDMapping, Linux } from '../../../../spec/src/config';
 import type { CgroupHandle } from '../cgroup/types';
 import { ShoalError } from '../errors';
 import { Op } from './ops';
@@ -8,6 +8,7 @@ import { PlanWriter } from './writer';
 import { parseMountOptions, rootPropagation, MS } from './mount-options';
 import { encodeSeccomp } from './seccomp';
 import { capsRecordArgs } from './caps';
+import { trace } from '../trace';
 
 /** OCI namespace type -> CLONE_NEW* flag. */
 export const NAMESPACE_FLAGS: Record<string, number> = {
@@ -60,6 +61,142 @@ export interface PlanContext {
 function uint64(v: number | undefined): string {
   if (v === undefined || v < 0 || v >= 2 ** 63) return '-1';
   return String(Math.floor(v));
+}
+
+/** ioPriority.class -> IOPRIO_CLASS_* (linux/ioprio.h). */
+export const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+
+/** scheduler.policy -> SCHED_* (linux/sched.h). */
+export const SCHED_POLICIES: Record<string, number> = {
+  SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6,
+};
+
+/** scheduler.flags -> SCHED_FLAG_* (linux/sched.h). */
+export const SCHED_FLAGS: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01,
+  SCHED_FLAG_RECLAIM: 0x02,
+  SCHED_FLAG_DL_OVERRUN: 0x04,
+  SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10,
+  SCHED_FLAG_UTIL_CLAMP_MIN: 0x20,
+  SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+
+/** Whether AppArmor is enabled on this host (securityfs entry and the module parameter, as runc). */
+export function apparmorEnabled(): boolean {
+  try {
+    return fs.existsSync('/sys/kernel/security/apparmor') && fs.readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').startsWith('Y');
+  } catch {
+    return false;
+  }
+}
+
+/** Whether SELinux is enabled on this host (selinuxfs mounted at /sys/fs/selinux). */
+export function selinuxEnabled(): boolean {
+  return fs.existsSync('/sys/fs/selinux/enforce');
+}
+
+/** id mappings as the text of /proc/<pid>/uid_map ("containerID hostID size" lines). */
+export function idMapText(m: IDMapping[] | undefined): string {
+  return (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
+}
+
+/**
+ * A cpu list of execCPUAffinity ("0-3,7") as the helper's explicit list ("0,1,2,3,7"). Throws on a
+ * malformed list.
+ */
+export function cpuList(spec: string, what: string): string {
+  const cpus: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)(?:\s*-\s*(\d+))?\s*$/.exec(part);
+    if (!m) throw new ShoalError('INVALID_CONFIG', `config.json: process.execCPUAffinity.${what}: invalid cpu list ${JSON.stringify(spec)}`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo || hi >= 8192) throw new ShoalError('INVALID_CONFIG', `config.json: process.execCPUAffinity.${what}: invalid cpu range ${part.trim()}`);
+    for (let c = lo; c <= hi; c++) cpus.push(c);
+  }
+  return cpus.join(',');
+}
+
+/**
+ * OP_CPU_AFFINITY for execCPUAffinity (exec only: the spec does not apply it to the init).
+ * "initial" is applied by the helper before it joins the cgroup; "final" after. With only
+ * "initial", the final affinity is reset to every cpu the cgroup allows ("*"), as runc does.
+ */
+export function addCpuAffinity(w: PlanWriter, proc: Process): void {
+  const a = proc.execCPUAffinity;
+  if (!a || (!a.initial && !a.final)) return;
+  const initial = a.initial ? cpuList(a.initial, 'initial') : '';
+  const final = a.final ? cpuList(a.final, 'final') : initial ? '*' : '';
+  w.add(Op.CPU_AFFINITY, initial, final);
+}
+
+/**
+ * process.ioPriority, process.scheduler, process.apparmorProfile and process.selinuxLabel
+ * (validated as runc does). Shared by create and exec.
+ */
+export function addProcessAttributes(w: PlanWriter, proc: Process): void {
+  if (proc.ioPriority) {
+    const cls = IOPRIO_CLASSES[proc.ioPriority.class];
+    if (cls === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: process.ioPriority.class: unknown ${proc.ioPriority.class}`);
+    const p = proc.ioPriority.priority;
+    if (!Number.isInteger(p) || p < 0 || p > 7) throw new ShoalError('INVALID_CONFIG', `config.json: process.ioPriority.priority: ${p} is not in 0..7`);
+    w.add(Op.IOPRIO, cls, p);
+  }
+  const sc = proc.scheduler;
+  if (sc) {
+    const policy = SCHED_POLICIES[sc.policy];
+    if (policy === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: process.scheduler.policy: unknown ${sc.policy}`);
+    const nice = sc.nice ?? 0;
+    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new ShoalError('INVALID_CONFIG', `config.json: process.scheduler.nice: ${nice} is not in -20..19`);
+    const prio = sc.priority ?? 0;
+    if (prio !== 0 && sc.policy !== 'SCHED_FIFO' && sc.policy !== 'SCHED_RR')
+      throw new ShoalError('INVALID_CONFIG', 'config.json: process.scheduler.priority: only for SCHED_FIFO or SCHED_RR');
+    if (sc.policy !== 'SCHED_DEADLINE' && (sc.runtime || sc.deadline || sc.period))
+      throw new ShoalError('INVALID_CONFIG', 'config.json: process.scheduler.runtime/deadline/period: only for SCHED_DEADLINE');
+    let flags = 0;
+    for (const f of sc.flags ?? []) {
+      const v = SCHED_FLAGS[f];
+      if (v === undefined) throw new ShoalError('INVALID_CONFIG', `config.json: process.scheduler.flags: unknown ${f}`);
+      flags |= v;
+    }
+    w.add(Op.SCHEDULER, policy, nice, prio, flags, sc.runtime ?? 0, sc.deadline ?? 0, sc.period ?? 0);
+  }
+  if (proc.apparmorProfile) {
+    if (!apparmorEnabled())
+      throw new ShoalError('INVALID_CONFIG', `config.json: process.apparmorProfile: ${proc.apparmorProfile} requested but apparmor is not enabled on this host`);
+    w.add(Op.APPARMOR, proc.apparmorProfile);
+  }
+  if (proc.selinuxLabel) {
+    if (selinuxEnabled()) w.add(Op.SELINUX_LABEL, proc.selinuxLabel);
+    else trace(`selinux is not enabled: ignoring process.selinuxLabel ${proc.selinuxLabel}`);
+  }
+}
+
+/** Filesystems that take an SELinux context= option for linux.mountLabel (as runc labels them). */
+const LABELED_FS = new Set(['tmpfs', 'devpts', 'mqueue', 'shm']);
+
+/**
+ * The idmap records of one bind mount: the mappings of the mount, or the container's user
+ * namespace mappings when the mount only says idmap/ridmap (runtime-spec: MAY; error without
+ * a user namespace). Returns the index for OP_MOUNT, or -1 when the mount is not idmapped.
+ */
+function idmapFor(w: PlanWriter, m: Mount, source: string, o: ReturnType<typeof parseMountOptions>, linux: Linux, userns: boolean, next: number): number {
+  const hasMaps = !!(m.uidMappings?.length || m.gidMappings?.length);
+  if (!o.idmap && !hasMaps) return -1;
+  const where = `config.json: mounts[${m.destination}]`;
+  if (!(o.bind || m.type === 'bind')) throw new ShoalError('INVALID_CONFIG', `${where}: idmapped mounts are only supported for bind mounts`);
+  let uid = m.uidMappings, gid = m.gidMappings;
+  if (hasMaps && (!uid?.length || !gid?.length)) throw new ShoalError('INVALID_CONFIG', `${where}: uidMappings and gidMappings must be given together`);
+  if (!hasMaps) {
+    if (!userns || !linux.uidMappings?.length || !linux.gidMappings?.length)
+      throw new ShoalError('INVALID_CONFIG', `${where}: ${o.idmap} without uidMappings/gidMappings needs a user namespace with mappings`);
+    uid = linux.uidMappings;
+    gid = linux.gidMappings;
+  }
+  const recursiveTree = (o.flags & MS.REC) !== 0;
+  w.add(Op.IDMAP_MOUNT, next, source, idMapText(uid), idMapText(gid), recursiveTree ? 1 : 0, o.idmap === 'ridmap' ? 1 : 0);
+  return next;
 }
 
 function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: boolean): void {
@@ -135,6 +272,7 @@ export function addProcess(w: PlanWriter, proc: Process, o: { rootfs: string; pa
   w.add(Op.ENV, ...env);
   w.add(Op.CWD, proc.cwd || '/');
   w.add(Op.UMASK, (user.umask ?? 0o22).toString(8));
+  addProcessAttributes(w, proc);
 }
 
 /**
@@ -169,10 +307,8 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   if (proc.oomScoreAdj !== undefined) w.add(Op.OOM_SCORE_ADJ, proc.oomScoreAdj);
   addRlimits(w, proc);
   if (cloneFlags & NAMESPACE_FLAGS.user) {
-    const map = (m: { containerID: number; hostID: number; size: number }[] | undefined) =>
-      (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
-    if (linux.uidMappings?.length) w.add(Op.UID_MAP, map(linux.uidMappings));
-    if (linux.gidMappings?.length) w.add(Op.GID_MAP, map(linux.gidMappings));
+    if (linux.uidMappings?.length) w.add(Op.UID_MAP, idMapText(linux.uidMappings));
+    if (linux.gidMappings?.length) w.add(Op.GID_MAP, idMapText(linux.gidMappings));
   }
   if (cloneFlags & NAMESPACE_FLAGS.time && linux.timeOffsets) {
     const lines = Object.entries(linux.timeOffsets)
@@ -191,6 +327,9 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
 
   let devBind = false;
   let devpts = false;
+  let idmaps = 0;
+  const mountLabel = linux.mountLabel && selinuxEnabled() ? linux.mountLabel : '';
+  if (linux.mountLabel && !mountLabel) trace(`selinux is not enabled: ignoring linux.mountLabel ${linux.mountLabel}`);
   for (const m of spec.mounts ?? []) {
     if (!m.destination) continue;
     const type = m.type ?? '';
@@ -204,7 +343,15 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
     if (bind && source && !path.isAbsolute(source)) source = path.resolve(ctx.bundle, source);
     if (bind && path.normalize(m.destination) === '/dev') devBind = true;
     if (type === 'devpts' && path.normalize(m.destination) === '/dev/pts') devpts = true;
-    w.add(Op.MOUNT, source, m.destination, bind ? '' : type, o.flags | (bind ? MS.BIND : 0), o.propagation, o.data, bind ? 'bind' : 'fs');
+    const idmap = idmapFor(w, m, source, o, linux, userns, idmaps);
+    if (idmap >= 0) idmaps++;
+    if (o.tmpcopyup && (bind || type !== 'tmpfs')) throw new ShoalError('INVALID_CONFIG', `config.json: mounts[${m.destination}]: tmpcopyup needs a tmpfs mount`);
+    let data = o.data;
+    if (mountLabel && !bind && LABELED_FS.has(type)) data = [data, `context="${mountLabel}"`].filter(Boolean).join(',');
+    w.add(
+      Op.MOUNT, source, m.destination, bind ? '' : type, o.flags | (bind ? MS.BIND : 0), o.propagation, data, bind ? 'bind' : 'fs',
+      o.recAttrSet, o.recAttrClr, idmap, o.tmpcopyup ? 1 : 0,
+    );
   }
   if (!devBind) {
     const seen = new Set<string>();
@@ -224,7 +371,8 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   }
 
   const hooks = spec.hooks ?? {};
-  if (ctx.hookSync) w.add(Op.HOOK_SYNC);
+  // The seccomp listener gets the container state: ask the runtime for it as for hooks.
+  if (ctx.hookSync || linux.seccomp?.listenerPath) w.add(Op.HOOK_SYNC);
   for (const h of hooks.createContainer ?? []) w.add(Op.HOOK, ...hookArgs('createContainer', h));
   w.add(Op.PIVOT, ctx.noPivot ? 'chroot' : 'pivot');
   if (proc.terminal && ctx.consoleSocket) w.add(Op.DEV_CONSOLE);

@@ -2,13 +2,18 @@ import type { Process } from '../../../../spec/src/config';
 import type { ContainerState } from '../state';
 import { Op } from './ops';
 import { PlanWriter } from './writer';
-import { addProcess, addRlimits } from './build';
+import { addProcess, addRlimits, addCpuAffinity } from './build';
 import { encodeSeccomp } from './seccomp';
 
 /** OCI namespace type -> the name under /proc/<pid>/ns. */
 const NS_FILE: Record<string, string> = {
   pid: 'pid', network: 'net', mount: 'mnt', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time',
 };
+
+/** The runtime-spec state of a running container, as given to a seccomp listener on exec. */
+export function execState(s: ContainerState): Record<string, unknown> {
+  return { ociVersion: s.ociVersion, id: s.id, status: 'running', pid: s.pid, bundle: s.bundle, annotations: s.annotations ?? {} };
+}
 
 /** What an exec plan needs besides the process. */
 export interface ExecContext {
@@ -36,12 +41,16 @@ export function buildExecPlan(s: ContainerState, proc: Process, ctx: ExecContext
     if (f) w.add(Op.JOIN_NS, ns.type, `/proc/${s.pid}/ns/${f}`);
   }
   w.add(Op.CLONE_FLAGS, 0);
+  addCpuAffinity(w, proc);
   for (const f of ctx.procsFiles) w.add(Op.CGROUP_PROCS, f);
   if (proc.oomScoreAdj !== undefined) w.add(Op.OOM_SCORE_ADJ, proc.oomScoreAdj);
   addRlimits(w, proc);
   if (cgroupNs) w.add(Op.JOIN_CGROUPNS, `/proc/${s.pid}/ns/cgroup`);
   if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket);
-  if (s.config.linux?.seccomp) encodeSeccomp(w, s.config.linux.seccomp);
+  const seccomp = s.config.linux?.seccomp;
+  if (seccomp) encodeSeccomp(w, seccomp);
+  // The seccomp listener receives the container's state with the notify fd.
+  if (seccomp?.listenerPath) w.add(Op.STATE_JSON, JSON.stringify(execState(s)));
   addProcess(w, proc, { rootfs: s.rootfs, passFds: ctx.preserveFds, listenFds: 0 });
   return w;
 }

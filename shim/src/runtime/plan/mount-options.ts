@@ -75,7 +75,51 @@ const PROPAGATION: Record<string, number> = {
 };
 
 // Options shoal accepts but that need no flag here (handled elsewhere or by the kernel default).
-const IGNORED = new Set(['tmpcopyup', 'idmap', 'ridmap', 'defaults']);
+const IGNORED = new Set(['defaults']);
+
+/** MOUNT_ATTR_* values of mount_setattr(2) (linux/mount.h). */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  ATIME_MASK: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+/**
+ * Recursive mount attributes (runtime-spec 1.1 "rro", "rnosuid" ...): [set, clear] for
+ * mount_setattr(AT_RECURSIVE). An access-time option replaces the whole atime field, so it
+ * clears MOUNT_ATTR__ATIME and sets its value (relatime is 0), as the kernel requires.
+ */
+const RECURSIVE: Record<string, [number, number]> = {
+  rro: [MOUNT_ATTR.RDONLY, 0],
+  rrw: [0, MOUNT_ATTR.RDONLY],
+  rnosuid: [MOUNT_ATTR.NOSUID, 0],
+  rsuid: [0, MOUNT_ATTR.NOSUID],
+  rnodev: [MOUNT_ATTR.NODEV, 0],
+  rdev: [0, MOUNT_ATTR.NODEV],
+  rnoexec: [MOUNT_ATTR.NOEXEC, 0],
+  rexec: [0, MOUNT_ATTR.NOEXEC],
+  rnodiratime: [MOUNT_ATTR.NODIRATIME, 0],
+  rdiratime: [0, MOUNT_ATTR.NODIRATIME],
+  rnosymfollow: [MOUNT_ATTR.NOSYMFOLLOW, 0],
+  rsymfollow: [0, MOUNT_ATTR.NOSYMFOLLOW],
+  rrelatime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+  rnorelatime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+  rnoatime: [MOUNT_ATTR.NOATIME, MOUNT_ATTR.ATIME_MASK],
+  ratime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+  rstrictatime: [MOUNT_ATTR.STRICTATIME, MOUNT_ATTR.ATIME_MASK],
+  rnostrictatime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+};
+
+/** Options that are not passed to mount(2) but change how shoal makes the mount. */
+const EXTENSIONS = ['idmap', 'ridmap', 'tmpcopyup'];
 
 /** The parsed form of a mount's options. */
 export interface ParsedOptions {
@@ -83,12 +127,24 @@ export interface ParsedOptions {
   propagation: number;
   data: string;
   bind: boolean;
+  /** MOUNT_ATTR_* to set recursively with mount_setattr(AT_RECURSIVE) (0: none). */
+  recAttrSet: number;
+  /** MOUNT_ATTR_* to clear recursively (0: none). */
+  recAttrClr: number;
+  /** "idmap" / "ridmap" (recursive) when the mount is idmapped, else undefined. */
+  idmap?: 'idmap' | 'ridmap';
+  /** crun's tmpcopyup: copy the covered directory's content into the new tmpfs. */
+  tmpcopyup: boolean;
 }
 
-/** Split OCI mount options into flags, propagation flags and the filesystem data string. */
+/** Split OCI mount options into flags, propagation flags, recursive attributes and the data string. */
 export function parseMountOptions(options: string[] | undefined): ParsedOptions {
   let flags = 0;
   let propagation = 0;
+  let recAttrSet = 0;
+  let recAttrClr = 0;
+  let idmap: ParsedOptions['idmap'];
+  let tmpcopyup = false;
   const data: string[] = [];
   for (const o of options ?? []) {
     const f = FLAGS[o];
@@ -101,21 +157,30 @@ export function parseMountOptions(options: string[] | undefined): ParsedOptions 
       propagation |= p;
       continue;
     }
-    if (IGNORED.has(o)) continue;
-    // Recursive attributes (rro, rnosuid ...): applied as the plain flag on a recursive bind.
-    if (o.length > 1 && o[0] === 'r' && FLAGS[o.slice(1)] && o !== 'rw' && o !== 'rbind') {
-      const g = FLAGS[o.slice(1)];
-      flags = (flags | g[0]) & ~g[1];
+    const r = RECURSIVE[o];
+    if (r) {
+      // A later option wins over an earlier one for the same attribute.
+      recAttrSet = (recAttrSet & ~r[1] & ~r[0]) | r[0];
+      recAttrClr = (recAttrClr & ~r[0]) | r[1];
       continue;
     }
+    if (o === 'idmap' || o === 'ridmap') {
+      idmap = o;
+      continue;
+    }
+    if (o === 'tmpcopyup') {
+      tmpcopyup = true;
+      continue;
+    }
+    if (IGNORED.has(o)) continue;
     data.push(o);
   }
-  return { flags, propagation, data: data.join(','), bind: (flags & MS.BIND) !== 0 };
+  return { flags, propagation, data: data.join(','), bind: (flags & MS.BIND) !== 0, recAttrSet, recAttrClr, idmap, tmpcopyup };
 }
 
 /** Every option name shoal understands (for the `features` command). */
 export function knownMountOptions(): string[] {
-  return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...IGNORED].sort();
+  return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(RECURSIVE), ...EXTENSIONS, ...IGNORED].sort();
 }
 
 /** rootfsPropagation -> flags for "/", default rslave as runc. */

@@ -47,6 +47,11 @@ export const Op = {
   SELINUX_LABEL: 52,
   APPARMOR: 53,
   JOIN_CGROUPNS: 54,
+  STATE_JSON: 55,
+  IDMAP_MOUNT: 56,
+  IOPRIO: 57,
+  SCHEDULER: 58,
+  CPU_AFFINITY: 59,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];

@@ -1,0 +1,143 @@
+/*
+ * containerd-shim-shoal-v2 end to end without containerd: the C launcher's `start` spawns the
+ * daemon, a second container of the same group gets the same address on the launcher's fast
+ * path, a ttrpc client drives Create/Start/Wait/Delete/Shutdown as containerd would, and the
+ * `delete` action cleans up after a killed shim.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { repoRoot } from '../../shim/src/native';
+import { TtrpcClient } from '../../shim/src/ttrpc/client';
+import { decode, types } from '../../shim/src/ttrpc/proto';
+import { makeBundle } from '../lib/rootfs';
+import { uniqueId, withCleanup, Defer } from '../lib/shoal';
+
+const LAUNCHER = path.join(repoRoot(), 'build', 'Release', 'containerd-shim-shoal-v2');
+const TASK = 'containerd.task.v2.Task';
+const NS = 'shoaltest';
+
+interface Env {
+  grpc: string;
+  stateRoot: string;
+  env: NodeJS.ProcessEnv;
+}
+
+function environment(defer: Defer): Env {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-shimd-'));
+  defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stateRoot = path.join(dir, 'state');
+  return { grpc: path.join(dir, 'containerd.sock'), stateRoot, env: { PATH: process.env.PATH, SHOAL_SHIM_STATE_ROOT: stateRoot, NAMESPACE: NS } };
+}
+
+function shim(e: Env, id: string, bundle: string, action: string, extra: string[] = []): { code: number; stdout: Buffer; stderr: string; ms: number } {
+  const t0 = Date.now();
+  const r = spawnSync(LAUNCHER, ['-namespace', NS, '-address', e.grpc, '-publish-binary', '/bin/true', '-id', id, ...extra, action], {
+    cwd: bundle, env: e.env, input: Buffer.from([0x0a, 0x00]), timeout: 30_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString(), ms: Date.now() - t0 };
+}
+
+async function startShim(e: Env, id: string, bundle: string, defer: Defer): Promise<{ address: string; client: TtrpcClient }> {
+  const r = shim(e, id, bundle, 'start');
+  assert.is(r.code, 0, r.stderr);
+  const address = r.stdout.toString();
+  assert.match(address, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
+  const client = await TtrpcClient.connect(address);
+  defer(async () => {
+    // Make sure the daemon is gone whatever happened.
+    try {
+      const { shim_pid } = await client.invoke(TASK, 'Connect', { id });
+      await client.invoke(TASK, 'Shutdown', { id, now: true }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      try {
+        process.kill(shim_pid, 9);
+      } catch {
+        // exited
+      }
+    } catch {
+      // already gone
+    }
+    client.close();
+  });
+  return { address, client };
+}
+
+test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown', () =>
+  withCleanup(async (defer) => {
+    const e = environment(defer);
+    const id = uniqueId('shimd');
+    const bundle = makeBundle({ process: { args: ['sh', '-c', 'echo from-shim; exit 7'] } });
+    defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+    const { address, client } = await startShim(e, id, bundle, defer);
+    const sock = address.slice('unix://'.length);
+    assert.is(fs.statSync(sock).mode & 0o777, 0o600);
+    assert.is(fs.readFileSync(path.join(bundle, 'address'), 'utf8'), address);
+
+    // A second container of the same group: answered by the C fast path, same address.
+    const bundle2 = makeBundle({ annotations: { 'io.containerd.runc.v2.group': id } });
+    defer(() => fs.rmSync(bundle2, { recursive: true, force: true }));
+    const again = shim({ ...e, env: { ...e.env, SHOAL_NODE: '/bin/false' } }, uniqueId('shimd2'), bundle2, 'start');
+    assert.is(again.code, 0, again.stderr);
+    assert.is(again.stdout.toString(), address);
+
+    const log = path.join(bundle, 'out.log');
+    const { pid } = await client.invoke(TASK, 'Create', { id, bundle, stdout: `file://${log}`, stderr: `file://${log}` });
+    assert.ok(pid > 0);
+    const conn = await client.invoke(TASK, 'Connect', { id });
+    assert.is(conn.task_pid, pid);
+    assert.is.not(conn.shim_pid, process.pid);
+    assert.is((await client.invoke(TASK, 'State', { id })).status, 1);
+    await client.invoke(TASK, 'Start', { id });
+    const w = await client.invoke(TASK, 'Wait', { id });
+    assert.is(w.exit_status, 7);
+    assert.is(fs.readFileSync(log, 'utf8'), 'from-shim\n');
+    try {
+      await client.invoke(TASK, 'Start', { id });
+      assert.unreachable();
+    } catch (err) {
+      assert.is((err as { code: number }).code, 9, 'FailedPrecondition');
+      assert.match((err as Error).message, /cannot start task in stopped state/);
+    }
+    const d = await client.invoke(TASK, 'Delete', { id });
+    assert.is(d.exit_status, 7);
+    assert.not.ok(fs.existsSync(path.join(e.stateRoot, NS, id)));
+    await client.invoke(TASK, 'Shutdown', { id });
+    const deadline = Date.now() + 5000;
+    while (fs.existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.not.ok(fs.existsSync(sock), 'the daemon exited and removed its socket');
+  }));
+
+test('delete after the shim was killed: force-kills the container, prints DeleteResponse', () =>
+  withCleanup(async (defer) => {
+    const e = environment(defer);
+    const id = uniqueId('shimd');
+    const bundle = makeBundle({ process: { args: ['sleep', '100'] } });
+    defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+    const { client } = await startShim(e, id, bundle, defer);
+    const { pid } = await client.invoke(TASK, 'Create', { id, bundle });
+    await client.invoke(TASK, 'Start', { id });
+    const { shim_pid } = await client.invoke(TASK, 'Connect', { id });
+    process.kill(shim_pid, 9);
+    await new Promise((r) => setTimeout(r, 100));
+    const r = shim(e, id, bundle, 'delete', ['-bundle', bundle]);
+    assert.is(r.code, 0, r.stderr);
+    const resp = decode(types().task.DeleteResponse, r.stdout);
+    assert.is(resp.pid, pid);
+    assert.is(resp.exit_status, 137);
+    assert.ok(Number(resp.exited_at.seconds) > 0);
+    assert.not.ok(fs.existsSync(path.join(e.stateRoot, NS, id)), 'state removed');
+    const stat = fs.existsSync(`/proc/${pid}/stat`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+    assert.ok(stat === '' || stat.includes(') Z'), 'container init killed');
+  }));
+
+test('-v prints the version', () => {
+  const r = spawnSync(LAUNCHER, ['-v'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /containerd-shim-shoal-v2:\n\s+Version:\s+\d+\.\d+\.\d+/);
+});
+
+test.run();
