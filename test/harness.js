@@ -38,7 +38,7 @@ const SUITE_KINDS = ['unit', 'integration'];
 const CONFORMANCE_RUNNER = path.join(BUILD, 'conformance', 'src', 'runner.js');
 
 /** Sources whose change needs `npm run build:ts` (tsc + the schema validators). */
-const TS_SOURCES = ['shim/src', 'spec', 'conformance/src', 'test', 'bench', 'tsconfig.json', 'package.json'];
+const TS_SOURCES = ['shim/src', 'shim/proto', 'spec', 'conformance/src', 'test', 'bench', 'scripts', 'tsconfig.json', 'package.json'];
 /** Sources whose change needs `npm run build` (node-gyp rebuild, then build:ts). */
 const NATIVE_SOURCES = ['native', 'binding.gyp'];
 

@@ -17,6 +17,11 @@ import type { Hooks } from '../../spec/src/config';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `find ARGS` (cgroup dirs of other tests vanish during the walk: keep stdout, ignore the status). */
+function findCgroups(args: string[]): string {
+  return spawnSync('find', args, { encoding: 'utf8' }).stdout ?? '';
+}
+
 async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
@@ -59,7 +64,7 @@ function processesOf(id: string): number[] {
 }
 
 function cgroupsOf(id: string): string {
-  return execFileSync('find', ['/sys/fs/cgroup', '-name', `*${id}*`], { encoding: 'utf8' }).trim();
+  return findCgroups(['/sys/fs/cgroup', '-name', `*${id}*`]).trim();
 }
 
 interface Env { root: string; work: string; bundle: string; id: string }

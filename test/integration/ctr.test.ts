@@ -126,7 +126,7 @@ ctrTest('run --rm: /bin/true exits 0, sh -c "echo hi; exit 7" prints hi and exit
 
 ctrTest('run --rm --tty gives the process a terminal', (c, rt, newId) => {
   const r = runInPty([...c.sandbox.nsenterArgs(), 'ctr', '-a', c.sock, '-n', c.namespace, 'run', '--rm', '--tty', '--fifo-dir', c.fifoDir, ...rt, image, newId(), 'sh', '-c', 'tty; exit 5']);
-  assert.match(r.stdout, /^\/dev\/pts\/\d+$/m, `run --tty: ${r.stdout} ${r.stderr}`);
+  assert.match(r.stdout, /\/dev\/pts\/\d+/, `run --tty: ${r.stdout} ${r.stderr}`);
   assert.is(r.code, 5, r.stdout);
 });
 

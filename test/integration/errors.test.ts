@@ -14,6 +14,11 @@ import { makeBundle, BundleOverrides, BundleOptions } from '../lib/rootfs';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `find ARGS` (cgroup dirs of other tests vanish during the walk: keep stdout, ignore the status). */
+function findCgroups(args: string[]): string {
+  return spawnSync('find', args, { encoding: 'utf8' }).stdout ?? '';
+}
+
 /** `create`/`run -d` leave the container holding our stdio: use files, never pipes. */
 function shoalToFiles(args: string[], root: string, dir: string): { code: number; stderr: string } {
   const out = fs.openSync(path.join(dir, 'stdout'), 'a'), err = path.join(dir, 'stderr');
@@ -39,7 +44,7 @@ function snapshot(root: string): string {
     }
   };
   walk(root);
-  const cgroups = execFileSync('find', ['/sys/fs/cgroup', '-name', `*-${process.pid}-*`], { encoding: 'utf8' });
+  const cgroups = findCgroups(['/sys/fs/cgroup', '-name', `*-${process.pid}-*`]);
   const states = runShoal(['list', '--format', 'json'], { root }).stdout;
   return [...files.sort(), cgroups, states].join('\n');
 }

@@ -15,6 +15,11 @@ import { makeBundle, BundleOverrides } from '../lib/rootfs';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `find ARGS` (cgroup dirs of other tests vanish during the walk: keep stdout, ignore the status). */
+function findCgroups(args: string[]): string {
+  return spawnSync('find', args, { encoding: 'utf8' }).stdout ?? '';
+}
+
 async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -78,7 +83,7 @@ function processesOf(id: string): number[] {
 /** Asserts that container `id` left nothing: state dir, cgroups (also `dirs`), processes, mounts. */
 async function assertNoTraces(id: string, root: string, bundle: string, dirs: string[] = [], pid = 0): Promise<void> {
   assert.not.ok(fs.existsSync(path.join(root, id)), `state dir ${root}/${id} left`);
-  const found = execFileSync('find', ['/sys/fs/cgroup', '-name', `*${id}*`], { encoding: 'utf8' }).trim();
+  const found = findCgroups(['/sys/fs/cgroup', '-name', `*${id}*`]).trim();
   assert.is(found, '', `cgroups left: ${found}`);
   for (const d of dirs) assert.not.ok(fs.existsSync(d), `cgroup dir ${d} left`);
   await waitFor(`processes of ${id} to go`, () => processesOf(id).length === 0 && (!pid || !fs.existsSync(`/proc/${pid}`)), 5000)
@@ -173,6 +178,36 @@ test('delete of a created container works without --force', async () => {
     assert.is(d.code, 0, d.stderr);
     await assertNoTraces(id, root, bundle, dirs, s.pid);
     assert.not.ok(fs.existsSync(path.join(out, 'marker')), 'deleting a created container must not run it');
+  });
+});
+
+test('kill of a created container stops it without running the process; delete cleans up', async () => {
+  await withCleanup(async (defer) => {
+    const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });
+    assert.is(shoalToFiles(['create', '-b', bundle, id], root, work).code, 0);
+    const s = state(id, root);
+    const dirs = cgroupDirsOf(s.pid);
+    const k = runShoal(['kill', id, '9'], { root });
+    assert.is(k.code, 0, k.stderr);
+    await waitFor('stopped', () => state(id, root).status === 'stopped');
+    assert.is(runShoal(['delete', id], { root }).code, 0);
+    await assertNoTraces(id, root, bundle, dirs, s.pid);
+    assert.not.ok(fs.existsSync(path.join(out, 'marker')));
+  });
+});
+
+test('run in the foreground forwards SIGTERM to the container and returns its exit status', async () => {
+  await withCleanup(async (defer) => {
+    const { root, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP.replace("'exit 0'", "'exit 7'")] });
+    const { spawn } = await import('child_process');
+    const child = spawn(process.execPath, [shoalBin(), '--root', root, 'run', '-b', bundle, id], { stdio: 'ignore' });
+    defer(() => child.kill('SIGKILL'));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitFor('container running', () => fs.existsSync(path.join(out, 'marker')));
+    const pid = state(id, root).pid;
+    child.kill('SIGTERM');
+    assert.is(await exited, 7);
+    await assertNoTraces(id, root, bundle, [], pid);
   });
 });
 

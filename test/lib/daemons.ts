@@ -784,7 +784,7 @@ export function shellQuote(argv: string[]): string {
 /**
  * Runs `argv` (a full command line, e.g. from `Dockerd.dockerArgv`) with a pseudo-terminal as its
  * stdin/stdout/stderr, through util-linux `script`, and returns its exit code and output (the pty
- * output, CRLF line ends turned into LF). For `docker exec -t`, `ctr t exec -t` and the like.
+ * output, CRLF line ends turned into LF, NUL bytes dropped). For `docker exec -t`, `ctr t exec -t` and the like.
  */
 export function runInPty(argv: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): CmdResult {
   const r = spawnSync('script', ['-qefc', shellQuote(argv), '/dev/null'], {
@@ -797,7 +797,8 @@ export function runInPty(argv: string[], opts: { timeoutMs?: number; env?: NodeJ
   return {
     code: r.error || r.status === null ? -1 : r.status,
     signal: r.signal,
-    stdout: (r.stdout ?? '').replace(/\r\n/g, '\n'),
+    // Some terminal setups emit a NUL before the first output byte (seen with runc too).
+    stdout: (r.stdout ?? '').replace(/\r\n/g, '\n').replace(/\0/g, ''),
     stderr: (r.stderr ?? '') + (r.error ? `\n[runInPty] ${r.error.message}` : ''),
   };
 }
@@ -839,16 +840,25 @@ export class TmuxSession {
     this.tmux(['send-keys', '-t', this.name, ...names]);
   }
 
-  /** Whether the command in the window has exited (remain-on-exit keeps the pane). */
+  /**
+   * Whether the command in the window has exited and tmux has collected its status
+   * (`pane_dead` turns 1 when the pty closes, possibly before the status is known).
+   */
   exited(): boolean {
-    return (this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}']).stdout ?? '').trim() === '1';
+    const [dead, status, signal] = (this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}']).stdout ?? '')
+      .trim()
+      .split('|');
+    return dead === '1' && (status !== '' || (signal !== '' && signal !== undefined));
   }
 
-  /** The exit status of the command once it exited, else undefined. */
+  /** The exit status of the command once it exited (128+N when killed by signal N), else undefined. */
   exitStatus(): number | undefined {
     if (!this.exited()) return undefined;
-    const s = (this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead_status}']).stdout ?? '').trim();
-    return s === '' ? undefined : Number(s);
+    const [status, signal] = (this.tmux(['display-message', '-p', '-t', this.name, '#{pane_dead_status}|#{pane_dead_signal}']).stdout ?? '')
+      .trim()
+      .split('|');
+    if (status !== '') return Number(status);
+    return signal ? 128 + Number(signal) : undefined;
   }
 
   /** Waits until the screen matches `re`; throws with the screen after `timeoutMs`. */

@@ -151,6 +151,21 @@ test('proto: StateResponse, ttrpc Request and DeleteResponse encode to known byt
   assert.is(t.runc.Options.fields.systemd_cgroup.id, 9);
 });
 
+test('proto: BootstrapParams (negative enum, optional field) and uint64 max in Metrics', () => {
+  const t = types();
+  // instance_id 1 "c", log_level 3 = -4 (DEBUG, 10-byte varint), socket_dir 9 "/s"
+  const bytes = Buffer.from('0a0163' + '18fcffffffffffffffff01' + '4a022f73', 'hex');
+  const bp = decode(t.bootstrap.BootstrapParams, bytes);
+  assert.equal([bp.instance_id, bp.log_level, bp.socket_dir], ['c', -4, '/s']);
+  assert.is(decode(t.bootstrap.BootstrapParams, Buffer.from('0a0163', 'hex')).socket_dir, undefined);
+  // memory.max "max" is reported as MaxUint64: a string keeps every bit.
+  const m = encode(t.cgroupsV2.MemoryStat, { usage_limit: '18446744073709551615' });
+  assert.is(Buffer.from(m).toString('hex'), '8802' + 'ffffffffffffffffff01');
+  assert.is((t.cgroupsV2.MemoryStat.decode(m) as unknown as { usage_limit: object }).usage_limit.toString(), '18446744073709551615');
+  const v1 = decode(t.cgroupsV1.Metrics, encode(t.cgroupsV1.Metrics, { memory: { swap: { limit: 5 }, kernel_tcp: { failcnt: 2 } }, pids: { current: 3 } }));
+  assert.equal([v1.memory.swap.limit, v1.memory.kernel_tcp.failcnt, v1.pids.current], [5, 2, 3]);
+});
+
 test('proto: JSON Anys (OCI Process) round-trip through unpackAny', () => {
   const any = packJson(TYPE_URL_OCI_PROCESS, { args: ['sh'], cwd: '/' });
   const u = unpackAny(any)!;

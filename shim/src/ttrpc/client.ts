@@ -106,7 +106,7 @@ export class TtrpcClient {
     for (const [key, v] of Object.entries(opts.metadata ?? {})) {
       for (const value of Array.isArray(v) ? v : [v]) metadata.push({ key, value });
     }
-    const timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : 0;
+    const timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? Math.min(opts.timeoutMs, 0x7fffffff) : 0;
     const req = { service, method, payload, timeout_nano: Math.round(timeoutMs * 1e6), metadata };
     const frame = encodeFrame(streamId, FrameType.REQUEST, encode(types().ttrpc.Request, req));
 

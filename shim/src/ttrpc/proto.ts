@@ -156,11 +156,13 @@ export function encode(type: protobuf.Type, obj: Msg = {}): Uint8Array {
 }
 
 /** Options for {@link decode}: 64-bit integers as numbers, enums as numbers, zero values filled in. */
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: true, arrays: true, oneofs: true };
+const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: true, arrays: true };
 
 /**
  * Decode bytes into a plain object with every scalar field present (proto3 zero values); unset
- * message fields are null, repeated fields [], maps {}. Throws on malformed input.
+ * message fields are null, repeated fields [], maps {}, unset proto3 `optional` fields absent.
+ * 64-bit values above 2^53 lose precision (use type.decode() directly to get Longs). Throws on
+ * truncated input (protobufjs is lax about wrong wire types and clamps truncated strings).
  */
 export function decode<T extends Msg = Msg>(type: protobuf.Type, bytes: Uint8Array): T {
   return type.toObject(type.decode(bytes), TO_OBJECT) as T;

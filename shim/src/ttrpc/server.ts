@@ -217,7 +217,8 @@ export class TtrpcServer {
       socket,
       afterReply: (fn) => after.push(fn),
     };
-    if (timeoutMs > 0) {
+    // Beyond setTimeout's range (~24.8 days) Node would fire after 1 ms: treat as no deadline.
+    if (timeoutMs > 0 && timeoutMs < 0x7fffffff) {
       ctx.deadline = Date.now() + timeoutMs;
       call.timer = setTimeout(() => {
         const err = new TtrpcError(Code.DEADLINE_EXCEEDED, `${service}/${method}: context deadline exceeded`);

@@ -1,0 +1,208 @@
+/*
+ * Unit tests of config.json -> helper plan for the runtime-spec 1.1/1.2 fields: recursive mount
+ * attributes, idmapped mounts, tmpcopyup, ioPriority, scheduler, execCPUAffinity, the LSM fields
+ * and the seccomp listener's state sync.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Spec, Process } from '../../spec/src/config';
+import { buildPlan, PlanContext, cpuList, addCpuAffinity, apparmorEnabled } from '../../shim/src/runtime/plan/build';
+import { buildExecPlan } from '../../shim/src/runtime/plan/exec';
+import { parseMountOptions, knownMountOptions, MOUNT_ATTR } from '../../shim/src/runtime/plan/mount-options';
+import { Op } from '../../shim/src/runtime/plan/ops';
+import { PlanWriter } from '../../shim/src/runtime/plan/writer';
+import type { ContainerState } from '../../shim/src/runtime/state';
+
+const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-plan-build-'));
+process.on('exit', () => fs.rmSync(rootfs, { recursive: true, force: true }));
+
+/** A minimal create context (no cgroup, no fifo). */
+function ctx(over: Partial<PlanContext> = {}): PlanContext {
+  return { mode: 'create', bundle: rootfs, rootfs, cgroup: null, preserveFds: 0, listenFds: 0, noPivot: false, hookSync: false, ...over };
+}
+
+/** A minimal spec with a process and the given extra fields. */
+function spec(over: Partial<Spec> = {}, proc: Partial<Process> = {}): Spec {
+  return {
+    ociVersion: '1.2.0',
+    root: { path: rootfs },
+    process: { args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 }, ...proc },
+    linux: { namespaces: [{ type: 'mount' }] },
+    ...over,
+  };
+}
+
+/** The OP_MOUNT record for a destination. */
+function mountRec(w: PlanWriter, dest: string): string[] {
+  const r = w.argsOf(Op.MOUNT).find((a) => a[1] === dest);
+  assert.ok(r, `no mount record for ${dest}`);
+  return r!;
+}
+
+test('parseMountOptions: recursive attributes go to mount_setattr, not to mount flags', () => {
+  const o = parseMountOptions(['rbind', 'rro', 'rnosuid', 'rnodev', 'rnoexec']);
+  assert.is(o.flags & 1, 0, 'rro is not MS_RDONLY');
+  assert.is(o.recAttrSet, MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC);
+  assert.is(o.recAttrClr, 0);
+  assert.is(o.data, '');
+  const rw = parseMountOptions(['rro', 'rrw', 'rsuid']);
+  assert.is(rw.recAttrSet, 0);
+  assert.is(rw.recAttrClr, MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID);
+});
+
+test('parseMountOptions: access-time options replace the whole atime field', () => {
+  const o = parseMountOptions(['rnoatime']);
+  assert.is(o.recAttrSet, MOUNT_ATTR.NOATIME);
+  assert.is(o.recAttrClr, MOUNT_ATTR.ATIME_MASK);
+  const r = parseMountOptions(['rstrictatime', 'rrelatime']);
+  assert.is(r.recAttrSet, 0, 'relatime is 0 in MOUNT_ATTR');
+  assert.is(r.recAttrClr, MOUNT_ATTR.ATIME_MASK);
+});
+
+test('parseMountOptions: idmap, ridmap and tmpcopyup are not mount data', () => {
+  assert.is(parseMountOptions(['bind', 'idmap']).idmap, 'idmap');
+  assert.is(parseMountOptions(['rbind', 'ridmap']).idmap, 'ridmap');
+  const t = parseMountOptions(['tmpcopyup', 'mode=755']);
+  assert.ok(t.tmpcopyup);
+  assert.is(t.data, 'mode=755');
+  const known = knownMountOptions();
+  for (const n of ['rro', 'rnosymfollow', 'ratime', 'idmap', 'ridmap', 'tmpcopyup']) assert.ok(known.includes(n), n);
+});
+
+test('buildPlan: OP_MOUNT carries the recursive attributes, idmap index and tmpcopyup', () => {
+  const w = buildPlan(
+    spec({
+      mounts: [
+        { destination: '/ro', type: 'bind', source: '/tmp', options: ['rbind', 'rro'] },
+        { destination: '/etc', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] },
+      ],
+    }),
+    ctx(),
+  );
+  const ro = mountRec(w, '/ro');
+  assert.equal(ro.slice(6), ['bind', String(MOUNT_ATTR.RDONLY), '0', '-1', '0']);
+  const etc = mountRec(w, '/etc');
+  assert.equal(etc.slice(6), ['fs', '0', '0', '-1', '1']);
+  assert.not.ok(w.has(Op.IDMAP_MOUNT));
+});
+
+test('buildPlan: idmapped bind mounts get an OP_IDMAP_MOUNT with their own mappings', () => {
+  const w = buildPlan(
+    spec({
+      mounts: [
+        {
+          destination: '/data',
+          type: 'bind',
+          source: '/srv',
+          options: ['rbind', 'ridmap'],
+          uidMappings: [{ containerID: 0, hostID: 1000, size: 10 }],
+          gidMappings: [{ containerID: 0, hostID: 2000, size: 10 }],
+        },
+        { destination: '/more', type: 'bind', source: '/opt', options: ['bind'], uidMappings: [{ containerID: 0, hostID: 5, size: 1 }], gidMappings: [{ containerID: 0, hostID: 6, size: 1 }] },
+      ],
+    }),
+    ctx(),
+  );
+  assert.equal(w.argsOf(Op.IDMAP_MOUNT), [
+    ['0', '/srv', '0 1000 10\n', '0 2000 10\n', '1', '1'],
+    ['1', '/opt', '0 5 1\n', '0 6 1\n', '0', '0'],
+  ]);
+  assert.is(mountRec(w, '/data')[9], '0');
+  assert.is(mountRec(w, '/more')[9], '1');
+});
+
+test('buildPlan: idmap without mappings uses the user namespace mappings, or fails', () => {
+  const maps = { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] };
+  const w = buildPlan(
+    spec({
+      mounts: [{ destination: '/v', type: 'bind', source: '/srv', options: ['bind', 'idmap'] }],
+      linux: { namespaces: [{ type: 'mount' }, { type: 'user' }], ...maps },
+    }),
+    ctx(),
+  );
+  assert.equal(w.argsOf(Op.IDMAP_MOUNT)[0].slice(2, 4), ['0 100000 65536\n', '0 100000 65536\n']);
+  assert.throws(() => buildPlan(spec({ mounts: [{ destination: '/v', type: 'bind', source: '/srv', options: ['bind', 'idmap'] }] }), ctx()), /user namespace/);
+  assert.throws(
+    () => buildPlan(spec({ mounts: [{ destination: '/v', type: 'tmpfs', source: 'tmpfs', options: ['idmap'], ...maps }] }), ctx()),
+    /only supported for bind mounts/,
+  );
+  assert.throws(
+    () => buildPlan(spec({ mounts: [{ destination: '/v', type: 'bind', source: '/srv', options: ['bind'], uidMappings: maps.uidMappings }] }), ctx()),
+    /together/,
+  );
+});
+
+test('buildPlan: tmpcopyup needs a tmpfs', () => {
+  assert.throws(() => buildPlan(spec({ mounts: [{ destination: '/v', type: 'bind', source: '/srv', options: ['bind', 'tmpcopyup'] }] }), ctx()), /tmpfs/);
+});
+
+test('buildPlan: ioPriority and scheduler records, validated as runc', () => {
+  const w = buildPlan(
+    spec({}, { ioPriority: { class: 'IOPRIO_CLASS_IDLE', priority: 7 }, scheduler: { policy: 'SCHED_BATCH', nice: 5, flags: ['SCHED_FLAG_RESET_ON_FORK'] } }),
+    ctx(),
+  );
+  assert.equal(w.argsOf(Op.IOPRIO), [['3', '7']]);
+  assert.equal(w.argsOf(Op.SCHEDULER), [['3', '5', '0', '1', '0', '0', '0']]);
+  const dl = buildPlan(spec({}, { scheduler: { policy: 'SCHED_DEADLINE', runtime: 10, deadline: 20, period: 30 } }), ctx());
+  assert.equal(dl.argsOf(Op.SCHEDULER), [['6', '0', '0', '0', '10', '20', '30']]);
+  assert.throws(() => buildPlan(spec({}, { ioPriority: { class: 'IOPRIO_CLASS_BE', priority: 8 } }), ctx()), /0\.\.7/);
+  assert.throws(() => buildPlan(spec({}, { scheduler: { policy: 'SCHED_OTHER', priority: 3 } }), ctx()), /SCHED_FIFO or SCHED_RR/);
+  assert.throws(() => buildPlan(spec({}, { scheduler: { policy: 'SCHED_OTHER', runtime: 3 } }), ctx()), /SCHED_DEADLINE/);
+  assert.throws(() => buildPlan(spec({}, { scheduler: { policy: 'SCHED_OTHER', nice: 20 } }), ctx()), /nice/);
+  assert.throws(() => buildPlan(spec({}, { scheduler: { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_BOGUS'] } }), ctx()), /unknown/);
+});
+
+test('buildPlan: selinux fields are ignored without SELinux; apparmor fails without AppArmor', () => {
+  const selinux = fs.existsSync('/sys/fs/selinux/enforce');
+  const w = buildPlan(
+    spec(
+      { linux: { namespaces: [{ type: 'mount' }], mountLabel: 'system_u:object_r:container_file_t:s0' }, mounts: [{ destination: '/t', type: 'tmpfs', source: 'tmpfs' }] },
+      { selinuxLabel: 'system_u:system_r:container_t:s0' },
+    ),
+    ctx(),
+  );
+  assert.is(w.has(Op.SELINUX_LABEL), selinux);
+  assert.is(mountRec(w, '/t')[5].includes('context='), selinux);
+  if (apparmorEnabled()) {
+    assert.equal(buildPlan(spec({}, { apparmorProfile: 'p' }), ctx()).argsOf(Op.APPARMOR), [['p']]);
+  } else {
+    assert.throws(() => buildPlan(spec({}, { apparmorProfile: 'p' }), ctx()), /apparmor is not enabled/);
+  }
+});
+
+test('buildPlan: a seccomp listener makes the init ask for the state (HOOK_SYNC)', () => {
+  const seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/l.sock', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] };
+  const w = buildPlan(spec({ linux: { namespaces: [{ type: 'mount' }], seccomp } as Spec['linux'] }), ctx());
+  assert.ok(w.has(Op.HOOK_SYNC));
+  assert.equal(w.argsOf(Op.SECCOMP_LISTENER), [['/run/l.sock', '']]);
+  assert.not.ok(buildPlan(spec(), ctx()).has(Op.HOOK_SYNC));
+});
+
+test('cpuList / addCpuAffinity: ranges expand; only initial resets final to every cpu', () => {
+  assert.is(cpuList('0-3,7', 'initial'), '0,1,2,3,7');
+  assert.throws(() => cpuList('3-1', 'final'), /invalid cpu range/);
+  assert.throws(() => cpuList('a', 'final'), /invalid cpu list/);
+  const w = new PlanWriter();
+  addCpuAffinity(w, { args: ['x'], cwd: '/', execCPUAffinity: { initial: '1' } });
+  addCpuAffinity(w, { args: ['x'], cwd: '/', execCPUAffinity: { final: '0-1' } });
+  addCpuAffinity(w, { args: ['x'], cwd: '/' });
+  assert.equal(w.argsOf(Op.CPU_AFFINITY), [['1', '*'], ['', '0,1']]);
+});
+
+test('buildPlan ignores execCPUAffinity (not for the init); buildExecPlan applies it and embeds the state for a listener', () => {
+  const proc: Process = { args: ['sh'], cwd: '/', execCPUAffinity: { initial: '0', final: '1' } };
+  assert.not.ok(buildPlan(spec({}, proc), ctx()).has(Op.CPU_AFFINITY));
+  const config = spec({
+    linux: { namespaces: [{ type: 'mount' }], seccomp: { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/l', syscalls: [] } } as Spec['linux'],
+  });
+  const s = { ociVersion: '1.2.0', id: 'c1', pid: 42, bundle: '/b', rootfs, annotations: { k: 'v' }, config } as unknown as ContainerState;
+  const w = buildExecPlan(s, proc, { mode: 'create', procsFiles: [], preserveFds: 0 });
+  assert.equal(w.argsOf(Op.CPU_AFFINITY), [['0', '1']]);
+  const st = JSON.parse(w.argsOf(Op.STATE_JSON)[0][0]);
+  assert.equal(st, { ociVersion: '1.2.0', id: 'c1', status: 'running', pid: 42, bundle: '/b', annotations: { k: 'v' } });
+});
+
+test.run();
