@@ -10,7 +10,8 @@
  * daemon itself, -v) it execs Node on the shim's JS entry with the same arguments.
  *
  * Environment: SHOAL_NODE (the node binary), SHOAL_SHIM_ENTRY (the JS entry),
- * SHOAL_SHIM_GROUPING=namespace (one shim per namespace instead of per group).
+ * Default grouping: group annotation, sandbox id, else the namespace. SHOAL_SHIM_GROUPING=namespace
+ * forces one shim per namespace; =container falls back to the container id (runc's behaviour).
  * Hidden subcommand `socket-address`: print the computed address without connecting (tests).
  */
 #include <errno.h>
@@ -109,7 +110,10 @@ static int compute_address(const struct args *a, char *out, size_t outsz) {
     if (json) group = spec_group_id(json, len);
     free(json);
   }
-  int rc = socket_path(a->address, ns, group ? group : a->id, out, outsz);
+  /* Without a group annotation or sandbox id, the namespace is the group (see address.ts);
+   * SHOAL_SHIM_GROUPING=container gives runc's one shim per container. */
+  const char *fallback = grouping && strcmp(grouping, "container") == 0 ? a->id : "shoal-namespace";
+  int rc = socket_path(a->address, ns, group ? group : fallback, out, outsz);
   free(group);
   return rc;
 }

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { execFileSync, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, removeRoot, Defer } from '../lib/shoal';
 import { makeBundle } from '../lib/rootfs';
 import type { Hooks } from '../../spec/src/config';

@@ -202,6 +202,30 @@ ctrTest('tasks delete --force of a running task', (c, rt, newId) => {
   ok(c.ctr(['containers', 'delete', id]), 'containers delete');
 });
 
+ctrTest('run --memory-limit --cpus --cgroup --env --cwd, tasks metrics', async (c, rt, newId) => {
+  const id = newId();
+  const cg = `/${c.namespace}/custom-${id}`;
+  ok(
+    c.ctr(['run', '-d', '--null-io', '--fifo-dir', c.fifoDir, ...rt, '--memory-limit', String(48 * 1024 * 1024), '--cpus', '0.25',
+      '--cgroup', cg, '--env', 'FOO=bar', '--cwd', '/tmp', image, id, 'sleep', '1000']),
+    'run -d with limits',
+  );
+  const read = (ctrl: string, file: string) => fs.readFileSync(path.join('/sys/fs/cgroup', ctrl, cg, file), 'utf8').trim();
+  assert.is(read('memory', 'memory.limit_in_bytes'), String(48 * 1024 * 1024));
+  assert.is(Number(read('cpu', 'cpu.cfs_quota_us')) / Number(read('cpu', 'cpu.cfs_period_us')), 0.25);
+  const pid = tasks(c).get(id)!.pid;
+  assert.ok(read('memory', 'cgroup.procs').split('\n').includes(String(pid)), `init ${pid} in ${cg}`);
+  const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  assert.ok(env.includes('FOO=bar'), `environ: ${env.join(' ')}`);
+  assert.is(fs.readlinkSync(`/proc/${pid}/cwd`), '/tmp', 'cwd (as seen inside its root)');
+  const m = c.ctr(['tasks', 'metrics', '--format', 'json', id]);
+  assert.is(m.code, 0, `metrics: ${m.stderr}`);
+  const metrics = JSON.parse(m.stdout);
+  assert.ok(JSON.stringify(metrics).includes(String(48 * 1024 * 1024)), `metrics show the memory limit: ${m.stdout.slice(0, 400)}`);
+  ok(c.ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]), 'kill');
+  await waitFor('stopped', () => tasks(c).get(id)?.status === 'STOPPED');
+});
+
 test('ctr: containerd stops cleanly, leaving nothing', async () => {
   if (unavailable) return void skip(unavailable);
   if (startError) throw startError;

@@ -275,6 +275,45 @@ dockerTest('update --memory --pids-limit changes the cgroup of a running contain
   assert.is(read('pids', 'pids.max'), '30');
 });
 
+dockerTest('volumes: -v rw and :ro binds of a host dir, --tmpfs', (d, rt) => {
+  const host = fs.mkdtempSync(path.join(d.sandbox.dir, 'vol-'));
+  try {
+    fs.writeFileSync(path.join(host, 'in.txt'), 'from-host\n');
+    const r = d.docker([
+      'run', '--rm', '--runtime', rt, '-v', `${host}:/data`, '-v', `${host}:/ro:ro`, '--tmpfs', '/scratch:size=1m',
+      IMAGE, 'sh', '-c',
+      'cat /data/in.txt; echo from-container > /data/out.txt; (echo x > /ro/y 2>/dev/null && echo ro-writable) || echo ro-ok; ' +
+        'grep " /scratch " /proc/mounts | cut -d" " -f3; echo s > /scratch/f && cat /scratch/f',
+    ]);
+    assert.is(r.stdout, 'from-host\nro-ok\ntmpfs\ns\n', r.stderr);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(fs.readFileSync(path.join(host, 'out.txt'), 'utf8'), 'from-container\n');
+  } finally {
+    fs.rmSync(host, { recursive: true, force: true });
+  }
+});
+
+dockerTest('logs keeps stdout and stderr apart; wait returns the exit code', async (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sh', '-c', 'echo to-out; echo to-err >&2; sleep 0.5; exit 12']), 'run -d');
+  const w = d.docker(['wait', n]);
+  assert.is(w.stdout.trim(), '12', w.stderr);
+  const logs = d.docker(['logs', n]);
+  assert.is(logs.stdout, 'to-out\n', 'stdout stream');
+  assert.is(logs.stderr, 'to-err\n', 'stderr stream');
+});
+
+dockerTest('exec options: --user, -w, -e, -d', async (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, IMAGE, 'sleep', '1000']), 'run -d');
+  const e = d.docker(['exec', '--user', '65534:65534', '-w', '/tmp', '-e', 'GREETING=hello there', n, 'sh', '-c', 'id -u; id -g; pwd; echo "$GREETING"']);
+  assert.is(e.stdout, '65534\n65534\n/tmp\nhello there\n', e.stderr);
+  ok(d.docker(['exec', '-d', n, 'sh', '-c', 'echo detached > /tmp/marker']), 'exec -d');
+  let cat = '';
+  await waitFor('the detached exec to write its marker', () => (cat = d.docker(['exec', n, 'cat', '/tmp/marker']).stdout) === 'detached\n');
+  assert.is(cat, 'detached\n');
+});
+
 dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) => {
   const n = newName();
   ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '64m', IMAGE, 'sleep', '1000']), 'run -d');

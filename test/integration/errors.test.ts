@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, removeRoot, Defer, RunResult } from '../lib/shoal';
 import { makeBundle, BundleOverrides, BundleOptions } from '../lib/rootfs';
 

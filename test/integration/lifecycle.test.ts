@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, forceDelete, removeRoot, Defer } from '../lib/shoal';
 import { makeBundle, BundleOverrides } from '../lib/rootfs';
 

@@ -109,6 +109,18 @@ podmanTest('exec into a running container', (podman, newName) => {
   ok(podman(['rm', '-f', '-t', '0', n]), 'rm -f');
 });
 
+podmanTest('pause/unpause, kill -s, exit code of a signalled container', (podman, newName) => {
+  const n = newName();
+  ok(podman(['run', '-d', '--name', n, IMAGE, 'sh', '-c', 'trap "exit 33" USR1; sleep 1000 & wait']), 'run -d');
+  ok(podman(['pause', n]), 'pause');
+  assert.is(ok(podman(['inspect', '-f', '{{.State.Status}}', n]), 'inspect'), 'paused');
+  ok(podman(['unpause', n]), 'unpause');
+  assert.is(ok(podman(['inspect', '-f', '{{.State.Status}}', n]), 'inspect'), 'running');
+  ok(podman(['kill', '-s', 'USR1', n]), 'kill -s USR1');
+  assert.is(ok(podman(['wait', n]), 'wait'), '33');
+  ok(podman(['rm', n]), 'rm');
+});
+
 test('podman: nothing left at the end', async () => {
   if (unavailable) return void skip(unavailable);
   if (startError) throw startError;

@@ -58,7 +58,9 @@ export interface CmdResult {
   code: number;
   /** Signal that ended it, if any. */
   signal: NodeJS.Signals | null;
+  /** Everything it wrote to stdout. */
   stdout: string;
+  /** Everything it wrote to stderr (plus a note when it could not be spawned). */
   stderr: string;
 }
 
@@ -526,6 +528,11 @@ export interface Containerd {
 export interface ContainerdOptions {
   /** containerd namespace for ctr (default `shoal-<pid>`). */
   namespace?: string;
+  /**
+   * Directories put first on containerd's PATH, where it looks for `containerd-shim-<name>-v2`
+   * binaries (e.g. build/Release for `ctr run --runtime io.containerd.shoal.v2`).
+   */
+  extraPath?: string[];
 }
 
 /**
@@ -557,7 +564,8 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
       '',
     ].join('\n');
     fs.writeFileSync(path.join(d, 'containerd.toml'), config);
-    const child = sandbox.spawnDaemon('containerd', 'containerd', ['--config', path.join(d, 'containerd.toml')]);
+    const env = opts.extraPath?.length ? { PATH: [...opts.extraPath, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') } : {};
+    const child = sandbox.spawnDaemon('containerd', 'containerd', ['--config', path.join(d, 'containerd.toml')], env);
     const ctr = (args: string[], o?: CmdOptions) => sandbox.run('ctr', ['-a', sock, '-n', namespace, ...args], o);
     await waitUntil(
       () => `containerd did not start:\n${sandbox.logTail('containerd')}`,

@@ -284,9 +284,9 @@ test('server: a slow handler does not block a fast one on the same connection', 
   const c = await connect(p);
   const order: string[] = [];
   const slow = c.invoke(TASK, 'Create', { id: 'a' }).then(() => order.push('create'));
-  const t0 = Date.now();
   await c.invoke(TASK, 'State', { id: 'a' }).then(() => order.push('state'));
-  assert.ok(Date.now() - t0 < 200, 'State answered while Create runs');
+  // State was answered while Create was still running (ordering, not timing).
+  assert.equal(order, ['state'], 'State answered while Create runs');
   await slow;
   assert.equal(order, ['state', 'create']);
   c.close();

@@ -44,16 +44,20 @@ export function groupFromAnnotations(annotations: Record<string, unknown> | unde
 }
 
 /**
- * The group of container `id` whose bundle is `bundle`: per namespace when
- * SHOAL_SHIM_GROUPING=namespace, else from the annotations, else the id itself.
+ * The group of container `id` whose bundle is `bundle`, i.e. which shim process serves it:
+ * runc's group annotation, else the Kubernetes sandbox id, else the whole namespace — one shim
+ * for every container of a namespace is what makes shoal's per-container memory small.
+ * SHOAL_SHIM_GROUPING=namespace forces one shim per namespace; =container falls back to the
+ * container id instead (runc's one shim per container).
  */
 export function groupId(id: string, bundle: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.SHOAL_SHIM_GROUPING === 'namespace') return NAMESPACE_GROUP;
+  const fallback = env.SHOAL_SHIM_GROUPING === 'container' ? id : NAMESPACE_GROUP;
   try {
     const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-    return groupFromAnnotations(spec?.annotations) ?? id;
+    return groupFromAnnotations(spec?.annotations) ?? fallback;
   } catch {
-    return id;
+    return fallback;
   }
 }
 

@@ -58,6 +58,7 @@ export interface PlanContext {
   hookSync: boolean;
 }
 
+/** An rlimit value as the helper's decimal string; "-1" (RLIM_INFINITY) when unset or out of range. */
 function uint64(v: number | undefined): string {
   if (v === undefined || v < 0 || v >= 2 ** 63) return '-1';
   return String(Math.floor(v));
@@ -199,6 +200,10 @@ function idmapFor(w: PlanWriter, m: Mount, source: string, o: ReturnType<typeof 
   return next;
 }
 
+/**
+ * The records of a cgroup mount: a cgroup2 filesystem (new cgroup namespace, or no cgroup), a
+ * bind of the container's v2 cgroup, or on v1/hybrid hosts a tmpfs with one bind per hierarchy.
+ */
 function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: boolean): void {
   const o = parseMountOptions(m.options);
   const ro = o.flags & MS.RDONLY;
@@ -224,6 +229,7 @@ function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: bo
   }
 }
 
+/** OP_HOOK arguments: stage, path, timeout, argc, args..., env... */
 function hookArgs(stage: string, h: Hook): (string | number)[] {
   const args = h.args && h.args.length ? h.args : [h.path];
   return [stage, h.path, h.timeout ?? 0, args.length, ...args, ...(h.env ?? [])];

@@ -1,0 +1,181 @@
+/*
+ * containerd 1.6 from Debian driving shoal's own shim: `ctr run --runtime io.containerd.shoal.v2`.
+ * containerd finds `containerd-shim-shoal-v2` on its PATH (build/Release is put first), runs in a
+ * private mount namespace (test/lib/daemons.ts) and imports a hand-built OCI layout image.
+ * No runc binary is involved: the shim creates the containers itself.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { cannotRun, CmdResult, Containerd, runInPty, skip, startContainerd } from '../lib/daemons';
+import { ociImageTar } from '../lib/image';
+
+const RUNTIME = 'io.containerd.shoal.v2';
+const RELEASE = path.resolve(__dirname, '../../Release');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let cd: Containerd | undefined;
+let image = '';
+let unavailable: string | undefined;
+let startError: Error | undefined;
+
+test.before(async () => {
+  unavailable = cannotRun(['containerd', 'ctr']);
+  if (!unavailable && !fs.existsSync(path.join(RELEASE, 'containerd-shim-shoal-v2'))) unavailable = 'containerd-shim-shoal-v2 is not built';
+  if (unavailable) return;
+  // containerd resolves io.containerd.shoal.v2 to containerd-shim-shoal-v2 on its PATH.
+  process.env.PATH = `${RELEASE}:${process.env.PATH}`;
+  try {
+    cd = await startContainerd({ namespace: `shoal-shim-${process.pid}` });
+    const oci = ociImageTar();
+    const r = cd.ctr(['images', 'import', oci.tar]);
+    if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
+    image = oci.name;
+  } catch (e) {
+    startError = e as Error;
+  }
+});
+
+test.after(async () => {
+  await cd?.stop().catch(() => undefined);
+});
+
+function ready(): Containerd | undefined {
+  if (unavailable) return void skip(unavailable);
+  if (startError) throw startError;
+  return cd!;
+}
+
+function ok(r: CmdResult, what: string): string {
+  assert.is(r.code, 0, `${what} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout.trim();
+}
+
+function taskStatus(c: Containerd, id: string): string | undefined {
+  for (const line of c.ctr(['tasks', 'ls']).stdout.split('\n').slice(1)) {
+    const [tid, , status] = line.trim().split(/\s+/);
+    if (tid === id) return status;
+  }
+  return undefined;
+}
+
+async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Pids of live containerd-shim-shoal-v2 processes (the daemons: node running task/main.js). */
+function shimPids(): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.includes('task/main.js') && !cmd.includes(' start')) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+async function removeAll(c: Containerd, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    c.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]);
+    await waitFor(`${id} stopped`, () => taskStatus(c, id) !== 'RUNNING', 10_000).catch(() => undefined);
+    c.ctr(['tasks', 'delete', '-f', id]);
+    c.ctr(['containers', 'delete', id]);
+  }
+}
+
+test('ctr run --rm /bin/true, and an exit code passes through', async () => {
+  const c = ready();
+  if (!c) return;
+  const before = c.snapshot();
+  ok(c.ctr(['run', '--runtime', RUNTIME, '--rm', image, `t-true-${process.pid}`, '/bin/true'], { timeoutMs: 60_000 }), 'ctr run /bin/true');
+  const r = c.ctr(['run', '--runtime', RUNTIME, '--rm', image, `t-exit-${process.pid}`, 'sh', '-c', 'echo out; exit 7'], { timeoutMs: 60_000 });
+  assert.is(r.code, 7, `exit code: ${r.stderr}`);
+  assert.match(r.stdout, /out/);
+  assert.equal(await c.sandbox.leaksSince(before), [], 'nothing leaked');
+});
+
+test('run -d, exec (also --tty), ps, pause/resume, metrics, kill, delete', async () => {
+  const c = ready();
+  if (!c) return;
+  const id = `t-d-${process.pid}`;
+  const before = c.snapshot();
+  try {
+    ok(c.ctr(['run', '--runtime', RUNTIME, '-d', image, id, 'sleep', '1000']), 'ctr run -d');
+    await waitFor('running', () => taskStatus(c, id) === 'RUNNING');
+    assert.is(ok(c.ctr(['tasks', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'echo from-exec; hostname']), 'exec').split('\n')[0], 'from-exec');
+    const x = c.ctr(['tasks', 'exec', '--exec-id', 'e2', id, 'sh', '-c', 'exit 5']);
+    assert.is(x.code, 5, 'exec exit code');
+    const tty = runInPty([...c.sandbox.nsenterArgs(), 'ctr', '-a', c.sock, '-n', c.namespace, 'tasks', 'exec', '--tty', '--exec-id', 'e3', id, 'sh', '-c', 'test -t 0 && echo is-a-tty']);
+    assert.match(tty.stdout, /is-a-tty/, `exec --tty: ${tty.stdout}${tty.stderr}`);
+    const ps = ok(c.ctr(['tasks', 'ps', id]), 'tasks ps');
+    assert.ok(ps.split('\n').length >= 2, `ps lists the init: ${ps}`);
+    ok(c.ctr(['tasks', 'pause', id]), 'pause');
+    await waitFor('paused', () => taskStatus(c, id) === 'PAUSED');
+    ok(c.ctr(['tasks', 'resume', id]), 'resume');
+    await waitFor('running again', () => taskStatus(c, id) === 'RUNNING');
+    const m = ok(c.ctr(['tasks', 'metrics', id]), 'metrics');
+    assert.match(m, /memory|pids|cpu/i, `metrics show numbers: ${m}`);
+    ok(c.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]), 'kill');
+    await waitFor('stopped', () => taskStatus(c, id) === 'STOPPED');
+    ok(c.ctr(['tasks', 'delete', id]), 'tasks delete');
+    ok(c.ctr(['containers', 'delete', id]), 'containers delete');
+  } finally {
+    await removeAll(c, [id]);
+  }
+  assert.equal(await c.sandbox.leaksSince(before), [], 'nothing leaked');
+});
+
+test('20 containers in one namespace are served by one shim process', async () => {
+  const c = ready();
+  if (!c) return;
+  const ids = Array.from({ length: 20 }, (_, i) => `t-many-${process.pid}-${i}`);
+  const before = c.snapshot();
+  try {
+    for (const id of ids) ok(c.ctr(['run', '--runtime', RUNTIME, '-d', image, id, 'sleep', '1000']), `run ${id}`);
+    await waitFor('all running', () => ids.every((id) => taskStatus(c, id) === 'RUNNING'), 60_000);
+    const shims = shimPids();
+    assert.is(shims.length, 1, `one shim process, found ${shims.length}: ${shims}`);
+  } finally {
+    await removeAll(c, ids);
+  }
+  assert.equal(await c.sandbox.leaksSince(before), [], 'nothing leaked');
+});
+
+test('ctr events shows the task events', async () => {
+  const c = ready();
+  if (!c) return;
+  const id = `t-ev-${process.pid}`;
+  const [nsenter, ...pre] = c.sandbox.nsenterArgs();
+  const events = spawn(nsenter, [...pre, 'ctr', '-a', c.sock, '-n', c.namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await sleep(300);
+    ok(c.ctr(['run', '--runtime', RUNTIME, '-d', image, id, 'sleep', '1000']), 'run -d');
+    await waitFor('running', () => taskStatus(c, id) === 'RUNNING');
+    ok(c.ctr(['tasks', 'exec', '--exec-id', 'ev1', id, 'true']), 'exec');
+    ok(c.ctr(['tasks', 'pause', id]), 'pause');
+    ok(c.ctr(['tasks', 'resume', id]), 'resume');
+    ok(c.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]), 'kill');
+    await waitFor('stopped', () => taskStatus(c, id) === 'STOPPED');
+    ok(c.ctr(['tasks', 'delete', id]), 'delete');
+    await waitFor('events', () => out.includes('/tasks/delete'), 5000).catch(() => undefined);
+    for (const topic of ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete'])
+      assert.ok(out.includes(topic), `ctr events shows ${topic}:\n${out}`);
+  } finally {
+    events.kill();
+    await removeAll(c, [id]);
+  }
+});
+
+test.run();
