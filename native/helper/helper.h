@@ -52,7 +52,7 @@ enum plan_op {
   OP_SYSCTL = 31,            /* key (dotted), value */
   OP_HOSTNAME = 32,
   OP_DOMAINNAME = 33,
-  OP_CONSOLE_SOCKET = 34,    /* host path of the unix socket that receives the pty master */
+  OP_CONSOLE_SOCKET = 34,    /* host path of the unix socket that receives the pty master, height, width */
   OP_EXEC_FIFO = 35,         /* host path of exec.fifo; "start" releases the init through it */
   OP_PRESERVE_FDS = 36,      /* count of fds from 3 up that stay open across exec */
   OP_CAPS = 37,              /* bounding, effective, inheritable, permitted, ambient (hex u64) */

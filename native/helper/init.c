@@ -483,6 +483,12 @@ static int setup_console(int sock, int bind_console, struct err *e) {
   int unlock = 0, n = 0;
   if (ioctl(master, TIOCSPTLCK, &unlock) < 0) return fail(e, "unlockpt", errno, "/dev/ptmx", "");
   if (ioctl(master, TIOCGPTN, &n) < 0) return fail(e, "ptsname", errno, "/dev/ptmx", "");
+  /* process.consoleSize: OP_CONSOLE_SOCKET's optional height and width. */
+  const struct rec *cs = plan_find(&plan, OP_CONSOLE_SOCKET);
+  if (cs && cs->argc >= 3) {
+    struct winsize ws = {.ws_row = (unsigned short)atoi(cs->argv[1]), .ws_col = (unsigned short)atoi(cs->argv[2])};
+    if ((ws.ws_row || ws.ws_col) && ioctl(master, TIOCSWINSZ, &ws) < 0) return fail(e, "set console size", errno, "/dev/ptmx", "");
+  }
   char name[64];
   snprintf(name, sizeof name, "/dev/pts/%d", n);
   int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -616,7 +622,15 @@ static void child(int go_fd, int clone_flags) {
     case OP_MKDIR: CHECK(mkdir_in_root(r, rootfs, &e)); break;
     case OP_HOOK_SYNC: CHECK(hook_sync(&e)); break;
     case OP_HOOK: if (strcmp(r->argv[0], "startContainer") != 0) CHECK(run_hook(r, &e)); break;
-    case OP_PIVOT: CHECK(do_pivot(rootfs, r->argv[0], &e)); break;
+    case OP_PIVOT: {
+      CHECK(do_pivot(rootfs, r->argv[0], &e));
+      /* A shared rootfsPropagation is applied to the new / (as runc does after pivot_root): the
+       * rootfs was bound under a private parent, so it starts private. */
+      const struct rec *pr = plan_find(&plan, OP_ROOTFS_PROPAGATION);
+      unsigned long prop = pr ? strtoul(pr->argv[0], NULL, 0) : 0;
+      if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0) { fail(&e, "rootfs propagation", errno, "/", "after pivot_root"); die(&e); }
+      break;
+    }
     case OP_DEV_CONSOLE: if (console_sock >= 0) { CHECK(setup_console(console_sock, 1, &e)); console_sock = -1; } break;
     case OP_READONLY_ROOT: CHECK(readonly_root(&e)); break;
     case OP_MASK: CHECK(mask_path(r->argv[0], &e)); break;

@@ -314,6 +314,50 @@ dockerTest('exec options: --user, -w, -e, -d', async (d, rt, newName) => {
   assert.is(cat, 'detached\n');
 });
 
+dockerTest('--network/--pid/--ipc container:X join the other container\'s namespaces; --uts host', (d, rt, newName) => {
+  const a = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', a, '--ipc', 'shareable', IMAGE, 'sleep', '1000']), 'run -d a');
+  const apid = inspect(d, a, '{{.State.Pid}}');
+  const ns = (pid: string, t: string) => fs.readlinkSync(`/proc/${pid}/ns/${t}`);
+  const b = newName();
+  ok(
+    d.docker(['run', '-d', '--runtime', rt, '--name', b, '--network', `container:${a}`, '--pid', `container:${a}`, '--ipc', `container:${a}`, '--uts', 'host', IMAGE, 'sleep', '999']),
+    'run -d b',
+  );
+  const bpid = inspect(d, b, '{{.State.Pid}}');
+  for (const t of ['net', 'pid', 'ipc']) assert.is(ns(bpid, t), ns(apid, t), `${t} namespace shared`);
+  assert.is(ns(bpid, 'uts'), fs.readlinkSync('/proc/self/ns/uts'), 'uts namespace is the host\'s');
+  assert.is.not(ns(bpid, 'mnt'), ns(apid, 'mnt'), 'own mount namespace');
+  const ps = d.docker(['exec', b, 'ps']);
+  assert.match(ps.stdout, /sleep 1000/, `b sees a's processes: ${ps.stdout} ${ps.stderr}`);
+});
+
+// --privileged is not tested: this host's root lacks CAP_SYS_RESOURCE in its bounding set, so
+// runc fails it too ("unable to apply caps: operation not permitted").
+dockerTest('--device, --ulimit, --sysctl, --cap-add, seccomp=unconfined', (d, rt) => {
+  const r = d.docker([
+    'run', '--rm', '--runtime', rt, '--device', '/dev/zero:/dev/myzero', '--ulimit', 'nofile=100:200', '--sysctl', 'net.ipv4.ip_forward=1',
+    IMAGE, 'sh', '-c', 'head -c 4 /dev/myzero | wc -c; ulimit -n; ulimit -Hn; cat /proc/sys/net/ipv4/ip_forward; grep Seccomp: /proc/self/status',
+  ]);
+  assert.is(r.stdout, '4\n100\n200\n1\nSeccomp:\t2\n', r.stderr);
+  const p = d.docker(['run', '--rm', '--runtime', rt, '--cap-add', 'SYS_ADMIN', '--security-opt', 'seccomp=unconfined', IMAGE, 'sh', '-c', 'grep -E "CapEff|Seccomp:" /proc/self/status']);
+  assert.is(p.code, 0, p.stderr);
+  const capEff = BigInt('0x' + /CapEff:\t([0-9a-f]+)/.exec(p.stdout)![1]);
+  assert.ok((capEff >> 21n) & 1n, `CAP_SYS_ADMIN in CapEff: ${p.stdout}`);
+  assert.match(p.stdout, /Seccomp:\t0/, `no seccomp with seccomp=unconfined: ${p.stdout}`);
+});
+
+dockerTest('OOM: --memory 16m and a growing shell variable is OOM-killed, OOMKilled=true', async (d, rt, newName) => {
+  const n = newName();
+  ok(
+    d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '16m', '--memory-swap', '16m', IMAGE, 'sh', '-c', 'x=0123456789; while :; do x=$x$x; done']),
+    'run -d',
+  );
+  await waitFor('the container to be OOM-killed', () => inspect(d, n, '{{.State.Status}}') === 'exited', 30_000);
+  assert.is(inspect(d, n, '{{.State.ExitCode}}'), '137');
+  assert.is(inspect(d, n, '{{.State.OOMKilled}}'), 'true');
+});
+
 dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) => {
   const n = newName();
   ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '64m', IMAGE, 'sleep', '1000']), 'run -d');
@@ -329,7 +373,7 @@ dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) =
 dockerTest('run -it in a terminal: prompt, typed input echoed and run, exit status', async (d, rt) => {
   const tmux = new TmuxSession(d.dockerArgv(['run', '-it', '--rm', '--runtime', rt, IMAGE, 'sh']), d.sandbox.dir);
   try {
-    await tmux.waitFor(/\/ # $/m);
+    await tmux.waitFor(/\/ # $/m, 30_000);
     tmux.type('echo typed-$((6*7)); tty');
     tmux.keys('Enter');
     const screen = await tmux.waitFor(/^typed-42$/m);
@@ -337,7 +381,9 @@ dockerTest('run -it in a terminal: prompt, typed input echoed and run, exit stat
     assert.match(screen, /^\/dev\/pts\/\d+$/m, 'the container has a terminal');
     tmux.type('exit 9');
     tmux.keys('Enter');
-    await waitFor('docker run -it to exit', () => tmux.exited());
+    await waitFor('docker run -it to exit', () => tmux.exited(), 30_000).catch((e) => {
+      throw new Error(`${(e as Error).message}; screen:\n${tmux.capture()}`);
+    });
     assert.is(tmux.exitStatus(), 9, tmux.capture());
   } finally {
     tmux.kill();

@@ -20,7 +20,7 @@ function findCgroups(args: string[]): string {
   return spawnSync('find', args, { encoding: 'utf8' }).stdout ?? '';
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
@@ -64,14 +64,23 @@ function cgroupDirsOf(pid: number): string[] {
   return dirs;
 }
 
+/** Whether pid is a live process (a zombie waiting for pid 1 to reap it is not). */
+function isLive(pid: number): boolean {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** Live processes that belong to container `id` (by cgroup path or command line). */
 function processesOf(id: string): number[] {
   const pids: number[] = [];
   for (const n of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(n) || Number(n) === process.pid) continue;
     try {
-      const st = fs.readFileSync(`/proc/${n}/stat`, 'latin1');
-      if (st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'Z') continue;
+      if (!isLive(Number(n))) continue;
       if (fs.readFileSync(`/proc/${n}/cgroup`, 'utf8').includes(id) || fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(id)) pids.push(Number(n));
     } catch {
       /* exited meanwhile */
@@ -86,7 +95,7 @@ async function assertNoTraces(id: string, root: string, bundle: string, dirs: st
   const found = findCgroups(['/sys/fs/cgroup', '-name', `*${id}*`]).trim();
   assert.is(found, '', `cgroups left: ${found}`);
   for (const d of dirs) assert.not.ok(fs.existsSync(d), `cgroup dir ${d} left`);
-  await waitFor(`processes of ${id} to go`, () => processesOf(id).length === 0 && (!pid || !fs.existsSync(`/proc/${pid}`)), 5000)
+  await waitFor(`processes of ${id} to go`, () => processesOf(id).length === 0 && (!pid || !isLive(pid)), 10_000)
     .catch(() => assert.unreachable(`processes left for ${id}: ${processesOf(id).join(' ')} (init ${pid})`));
   const mi = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   assert.not.ok(mi.includes(bundle) || mi.includes(id), 'a mount of the container is left on the host');

@@ -415,10 +415,21 @@ export class Sandbox {
     // Remove our cgroups, deepest first, then the parents themselves.
     const dirs = this.cgroupDirs().sort((a, b) => b.length - a.length);
     for (const d of dirs) {
-      try {
-        fs.rmdirSync(d);
-      } catch (e) {
-        leftovers.push(`cgroup ${d} cannot be removed: ${(e as Error).message}`);
+      // Processes killed just above may take a moment to leave their cgroup (EBUSY meanwhile).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          fs.rmdirSync(d);
+          break;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') break;
+          if (code === 'EBUSY' && attempt < 30) {
+            await sleep(100);
+            continue;
+          }
+          leftovers.push(`cgroup ${d} cannot be removed: ${(e as Error).message}`);
+          break;
+        }
       }
     }
     for (const h of cgroupHierarchies()) {
@@ -700,6 +711,8 @@ export interface Podman {
   sandbox: Sandbox;
   /** Runtime passed as `--runtime` by default. */
   runtime: string;
+  /** Cgroup parent given to `run`/`create`: containers' cgroups are `<parent>/libpod-<id>`. */
+  cgroupParent: string;
   /** Runs `podman <isolating global flags> --runtime <runtime> ...args` in the sandbox. */
   podman(args: string[], opts?: CmdOptions & { runtime?: string }): CmdResult;
   /** Processes, mounts and cgroups now, for `sandbox.leaksSince`. */
@@ -712,15 +725,19 @@ export interface Podman {
  * Prepares rootful podman 4.3 in a new sandbox: storage root, runroot, tmpdir, volumes and
  * network config in the temp dir, `--cgroup-manager cgroupfs`, `--events-backend file`, overlay
  * storage, and a containers.conf/storage.conf/registries.conf of its own (so the host's files are
- * not read). Containers' cgroups are under `/libpod_parent`, registered for leak checks.
+ * not read). `run` and `create` get `--cgroup-parent /shoal-podman-<pid>-<dir>` (registered for leak
+ * checks; conmon's cgroup lands in `<parent>/conmon`).
  * Default runtime: `runtime` (default: build/shoal.js). There is no daemon to wait for.
  */
 export async function startPodman(runtime = shoalExecutable()): Promise<Podman> {
   const sandbox = await createSandbox({ prefix: 'shoal-pm-' });
   const d = sandbox.dir;
-  sandbox.addCgroupParent('/libpod_parent');
-  // conmon's own cgroup (cgroupfs manager): podman creates it once and never removes it.
-  sandbox.expectedCgroups.push('/libpod_parent/conmon');
+  // Containers go under a parent of their own (`run`/`create` get --cgroup-parent), not podman's
+  // shared /libpod_parent, so concurrent test processes never see each other's cgroups.
+  const cgroupParent = `/shoal-podman-${process.pid}-${path.basename(d)}`;
+  sandbox.addCgroupParent(cgroupParent);
+  // conmon's own cgroup (cgroupfs manager): podman creates it and never removes it.
+  sandbox.expectedCgroups.push(`${cgroupParent}/conmon`);
   for (const sub of ['root', 'runroot', 'tmp', 'volumes', 'networks', 'conf']) fs.mkdirSync(path.join(d, 'podman', sub), { recursive: true });
   const conf = path.join(d, 'podman', 'conf');
   fs.writeFileSync(
@@ -755,7 +772,7 @@ export async function startPodman(runtime = shoalExecutable()): Promise<Podman> 
         '--events-backend', 'file',
         '--network-config-dir', `${d}/podman/networks`,
         '--runtime', o.runtime ?? runtime,
-        ...args,
+        ...(args[0] === 'run' || args[0] === 'create' ? [args[0], '--cgroup-parent', cgroupParent, ...args.slice(1)] : args),
       ],
       { ...o, env: { ...env, ...o.env } },
     );
@@ -767,6 +784,7 @@ export async function startPodman(runtime = shoalExecutable()): Promise<Podman> 
   return {
     sandbox,
     runtime,
+    cgroupParent,
     podman,
     snapshot: () => sandbox.snapshot(),
     stop: async () => {

@@ -2,7 +2,7 @@ import type { Context } from './context';
 import { parseArgs } from './args';
 import { knownMountOptions } from '../runtime/plan/mount-options';
 import { allCapabilityNames } from '../runtime/plan/caps';
-import { NAMESPACE_FLAGS } from '../runtime/plan/build';
+import { NAMESPACE_FLAGS, apparmorEnabled, selinuxEnabled } from '../runtime/plan/build';
 import { SPEC_VERSION, VERSION } from '../version';
 
 /** The runtime-spec features.md document for this build. */
@@ -24,10 +24,10 @@ export function features(): Record<string, unknown> {
         knownFlags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
         supportedFlags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
       },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      apparmor: { enabled: apparmorEnabled() },
+      selinux: { enabled: selinuxEnabled() },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
     },
     annotations: { 'org.shoal.version': VERSION, 'io.github.seccomp.libseccomp.version': '2.5' },
   };

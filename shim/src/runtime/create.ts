@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { ChildProcess } from 'child_process';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
-import { createCgroup } from './cgroup/manager';
+import { createCgroup, planCgroup } from './cgroup/manager';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { runHooks, HookState } from './hooks';
@@ -91,10 +91,11 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   let cgroup: CgroupHandle | null = null;
   let helper: ChildProcess | null = null;
   try {
+    // Record the cgroup before it exists, so a crash at any point leaves it findable.
+    const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources };
+    state.cgroup = planCgroup(cgOpts).toJSON();
     o.store.save(state);
-    cgroup = createCgroup({ id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources });
-    state.cgroup = cgroup.toJSON();
-    o.store.save(state);
+    cgroup = createCgroup(cgOpts);
     trace('state dir and cgroup created');
 
     // Memory sharing (issue 7): identical files of the layer store replace the rootfs's copies.
@@ -151,6 +152,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     return { state, helper, config };
   } catch (e) {
     if (helper && helper.exitCode === null) helper.kill('SIGKILL');
+    // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).
+    if (!cgroup) state.cgroup = null;
     await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });
     throw e;
   }

@@ -57,6 +57,17 @@ function buildHandle(layout: CgroupLayout, paths: Map<string, string>): BaseCgro
  * UNSUPPORTED (systemd driver) or INVALID_CONFIG / INVALID_ARGUMENT (bad path or id).
  */
 export function createCgroup(opts: CreateCgroupOptions): CgroupHandle {
+  const handle = planCgroup(opts) as BaseCgroup;
+  handle.create(opts.resources);
+  return handle;
+}
+
+/**
+ * The handle createCgroup would make, without touching the filesystem: `create` records its
+ * JSON in the container state before any directory exists, so a crash in between leaves nothing
+ * that `delete --force` cannot find.
+ */
+export function planCgroup(opts: CreateCgroupOptions): CgroupHandle {
   const resolved = resolveCgroupsPath(opts.cgroupsPath, opts.id, { systemd: opts.systemd });
   const layout = opts.layout ?? detectCgroups();
   const paths = hierarchyPaths(resolved, layout, ownCgroups);
@@ -65,7 +76,6 @@ export function createCgroup(opts: CreateCgroupOptions): CgroupHandle {
   }
   const handle = buildHandle(layout, paths);
   if (opts.devices) handle.setConfigDevices(configDeviceRules(opts.devices));
-  handle.create(opts.resources);
   return handle;
 }
 

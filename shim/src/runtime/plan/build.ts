@@ -327,7 +327,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   // --- child phase ---
   w.add(Op.ROOTFS, ctx.rootfs);
   w.add(Op.ROOTFS_PROPAGATION, rootPropagation(linux.rootfsPropagation));
-  if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket);
+  if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);
   if (ctx.execFifo) w.add(Op.EXEC_FIFO, ctx.execFifo);
   if (linux.seccomp) encodeSeccomp(w, linux.seccomp);
 

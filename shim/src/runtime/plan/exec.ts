@@ -46,7 +46,7 @@ export function buildExecPlan(s: ContainerState, proc: Process, ctx: ExecContext
   if (proc.oomScoreAdj !== undefined) w.add(Op.OOM_SCORE_ADJ, proc.oomScoreAdj);
   addRlimits(w, proc);
   if (cgroupNs) w.add(Op.JOIN_CGROUPNS, `/proc/${s.pid}/ns/cgroup`);
-  if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket);
+  if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);
   const seccomp = s.config.linux?.seccomp;
   if (seccomp) encodeSeccomp(w, seccomp);
   // The seccomp listener receives the container's state with the notify fd.
