@@ -358,6 +358,50 @@ dockerTest('OOM: --memory 16m and a growing shell variable is OOM-killed, OOMKil
   assert.is(inspect(d, n, '{{.State.OOMKilled}}'), 'true');
 });
 
+dockerTest('errors: missing executable exits 127, non-executable 126; a missing -w dir is created', (d, rt) => {
+  const missing = d.docker(['run', '--rm', '--runtime', rt, IMAGE, '/no/such/binary']);
+  assert.is(missing.code, 127, `missing executable: ${missing.stderr}`);
+  assert.match(missing.stderr, /no such file or directory|not found/i, missing.stderr);
+  const notExec = d.docker(['run', '--rm', '--runtime', rt, IMAGE, '/etc/passwd']);
+  assert.is(notExec.code, 126, `non-executable: ${notExec.stderr}`);
+  assert.match(notExec.stderr, /permission denied/i, notExec.stderr);
+  const wd = d.docker(['run', '--rm', '--runtime', rt, '-w', '/new/work/dir', IMAGE, 'pwd']);
+  assert.is(wd.stdout, '/new/work/dir\n', wd.stderr);
+});
+
+dockerTest('more settings: cpuset, cpu-shares, memory-reservation, swappiness, oom-score-adj, shm-size, no-new-privileges, group-add', (d, rt, newName) => {
+  const n = newName();
+  const id = ok(
+    d.docker([
+      'run', '-d', '--runtime', rt, '--name', n, '--cpuset-cpus', '0', '--cpu-shares', '512', '--memory', '64m', '--memory-reservation', '32m',
+      '--memory-swappiness', '10', '--oom-score-adj', '500', '--shm-size', '8m', '--security-opt', 'no-new-privileges', '--user', '1000:1000',
+      '--group-add', '5', '--group-add', '6', IMAGE, 'sleep', '1000',
+    ]),
+    'run -d',
+  );
+  const read = (ctrl: string, file: string) => fs.readFileSync(path.join(cgroupDir(d, ctrl, id), file), 'utf8').trim();
+  assert.is(read('cpuset', 'cpuset.cpus'), '0');
+  assert.is(read('cpu', 'cpu.shares'), '512');
+  assert.is(read('memory', 'memory.soft_limit_in_bytes'), String(32 * 1024 * 1024));
+  assert.is(read('memory', 'memory.swappiness'), '10');
+  const pid = inspect(d, n, '{{.State.Pid}}');
+  assert.is(fs.readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim(), '500');
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  assert.match(status, /^NoNewPrivs:\t1$/m);
+  assert.match(status, /^Uid:\t1000\t1000\t1000\t1000$/m);
+  assert.match(status, /^Groups:\t5 6 $/m);
+  const shm = d.docker(['exec', n, 'sh', '-c', 'grep " /dev/shm " /proc/mounts']);
+  assert.match(shm.stdout, /size=8192k/, `shm: ${shm.stdout} ${shm.stderr}`);
+});
+
+dockerTest('--stop-signal and --init-less PID 1: stop delivers the configured signal', async (d, rt, newName) => {
+  const n = newName();
+  ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--stop-signal', 'USR2', IMAGE, 'sh', '-c', 'trap "exit 21" USR2; sleep 1000 & wait']), 'run -d');
+  await sleep(300);
+  ok(d.docker(['stop', '-t', '10', n]), 'stop');
+  assert.is(inspect(d, n, '{{.State.ExitCode}}'), '21');
+});
+
 dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) => {
   const n = newName();
   ok(d.docker(['run', '-d', '--runtime', rt, '--name', n, '--memory', '64m', IMAGE, 'sleep', '1000']), 'run -d');

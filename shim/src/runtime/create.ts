@@ -10,7 +10,7 @@ import { runHooks, HookState } from './hooks';
 import { buildPlan } from './plan/build';
 import { procStat } from './proc';
 import { ContainerState, StateStore } from './state';
-import { runHelper, StdioEntry } from './helper';
+import { Helper, StdioEntry } from './helper';
 import { destroyContainer } from './delete';
 import { trace } from './trace';
 import { sharingRequested } from '../layers/config';
@@ -62,6 +62,19 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   const bundle = path.resolve(o.bundle);
   if (!fs.existsSync(bundle)) throw new ShoalError('INVALID_ARGUMENT', `bundle ${bundle}: no such directory`);
   trace('create: begin');
+  const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
+  const preserve = o.preserveFds ?? 0;
+  // Start the helper first: its fork and exec overlap with everything below.
+  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
+  try {
+    return await setUp(o, bundle, helper, listenFds, preserve);
+  } catch (e) {
+    helper.abort();
+    throw e;
+  }
+}
+
+async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds: number, preserve: number): Promise<Created> {
   const config = loadConfig(bundle);
   trace('config loaded and validated');
   if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
@@ -89,7 +102,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     config,
   };
   let cgroup: CgroupHandle | null = null;
-  let helper: ChildProcess | null = null;
   try {
     // Record the cgroup before it exists, so a crash at any point leaves it findable.
     const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources };
@@ -110,8 +122,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       trace(`sharing planned: ${shared.mounts.length} shared files, ${shared.stats.hashed} hashed`);
     }
 
-    const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
-    const preserve = o.preserveFds ?? 0;
     const hooks = config.hooks ?? {};
     const hookSync = !!(hooks.prestart?.length || hooks.createRuntime?.length || hooks.createContainer?.length || hooks.startContainer?.length);
     const plan = buildPlan(config, {
@@ -126,32 +136,25 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       noPivot: !!o.noPivot,
       hookSync,
     });
-
-    helper = await runHelper(plan, {
-      passFds: listenFds + preserve,
-      cwd: bundle,
-      stdio: o.stdio,
-      onSpawn: (h) => (helper = h),
-      events: {
-        onPid: (pid) => {
-          state.pid = pid;
-          state.startTime = procStat(pid)?.startTime ?? 0;
-          o.store.save(state);
-        },
-        onHooks: () => {
-          const hs = hookState(state, 'creating');
-          runHooks('prestart', hooks.prestart, hs);
-          runHooks('createRuntime', hooks.createRuntime, hs);
-          return JSON.stringify(hs);
-        },
+    const child = await helper.run(plan, {
+      onPid: (pid) => {
+        state.pid = pid;
+        state.startTime = procStat(pid)?.startTime ?? 0;
+        o.store.save(state);
+      },
+      onHooks: () => {
+        const hs = hookState(state, 'creating');
+        runHooks('prestart', hooks.prestart, hs);
+        runHooks('createRuntime', hooks.createRuntime, hs);
+        return JSON.stringify(hs);
       },
     });
     state.phase = 'created';
     o.store.save(state);
     if (o.pidFile) writePidFile(o.pidFile, state.pid);
-    return { state, helper, config };
+    return { state, helper: child, config };
   } catch (e) {
-    if (helper && helper.exitCode === null) helper.kill('SIGKILL');
+    helper.abort();
     // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).
     if (!cgroup) state.cgroup = null;
     await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });

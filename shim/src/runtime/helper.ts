@@ -62,64 +62,96 @@ export interface HelperEvents {
   onHooks?(): string;
 }
 
+/** How the helper is started: fds it passes through, its cwd and the process's stdio. */
+export interface HelperOptions {
+  passFds: number;
+  cwd: string;
+  /** The process's stdin, stdout, stderr: fds, or 'inherit' (default) / 'ignore'. */
+  stdio?: [StdioEntry, StdioEntry, StdioEntry];
+}
+
 /**
- * Start shoal-init with the plan, passing through stdio and `passFds` extra fds (3, 4, ...),
- * and follow its protocol until the process is ready (READY, or the sync channel closing after
- * PID for processes that start at once). Resolves with the helper, which in "run" mode exits with
- * the process's status. Throws the helper's setup error.
+ * A started shoal-init waiting for its plan. Starting it before the plan is known lets its
+ * fork, exec and sealed re-exec run on the other core while the runtime validates config.json and
+ * creates the cgroup; it exits by itself if the plan never comes (EOF on the sync channel).
  */
+export class Helper {
+  readonly child: ChildProcess;
+  private readonly sync: Socket;
+  private readonly next: () => Promise<string | null>;
+  private readonly spawnError: Promise<never>;
+
+  private constructor(opts: HelperOptions) {
+    const passFds = Array.from({ length: opts.passFds }, (_, i) => 3 + i);
+    const syncIndex = 3 + passFds.length;
+    this.child = spawn(helperPath(), [String(syncIndex)], {
+      stdio: [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...passFds, 'pipe'],
+      env: {},
+      cwd: opts.cwd,
+    });
+    this.spawnError = new Promise<never>((_, reject) =>
+      this.child.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
+    );
+    this.spawnError.catch(() => undefined);
+    this.sync = this.child.stdio[syncIndex] as Socket;
+    this.next = lineReader(this.sync);
+    trace('helper spawned');
+  }
+
+  /** Start the helper now; hand it its plan later with `run`. */
+  static spawn(opts: HelperOptions): Helper {
+    return new Helper(opts);
+  }
+
+  /**
+   * Send the plan and follow the protocol until the process is ready (READY, or the sync channel
+   * closing after PID for processes that start at once). Resolves with the helper process, which
+   * in "run" mode exits with the process's status. Throws the helper's setup error.
+   */
+  async run(plan: PlanWriter, events: HelperEvents): Promise<ChildProcess> {
+    this.sync.write(plan.encode());
+    let pidSeen = false;
+    for (;;) {
+      const line = await Promise.race([this.next(), this.spawnError]);
+      if (line === null) {
+        // exec's process has no READY: the channel closes at execve once the pid was reported.
+        if (pidSeen) break;
+        throw new ShoalError('SETUP_FAILED', 'container init exited during setup');
+      }
+      if (line.startsWith('PID ')) {
+        pidSeen = true;
+        events.onPid(Number(line.slice(4)));
+        trace('init cloned');
+      } else if (line === 'HOOKS') {
+        const json = Buffer.from(events.onHooks ? events.onHooks() : '{}');
+        const head = Buffer.alloc(5);
+        head.write('C', 0);
+        head.writeUInt32LE(json.length, 1);
+        this.sync.write(Buffer.concat([head, json]));
+      } else if (line === 'READY') {
+        trace('init ready');
+        break;
+      } else if (line.startsWith('ERR ')) {
+        throw setupError(line);
+      }
+    }
+    this.sync.destroy();
+    return this.child;
+  }
+
+  /** Abandon the helper (create failed before or during setup). */
+  abort(): void {
+    this.sync.destroy();
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** Spawn the helper and run the plan at once (exec, where nothing is worth overlapping). */
 export async function runHelper(
   plan: PlanWriter,
-  opts: {
-    passFds: number;
-    cwd: string;
-    events: HelperEvents;
-    onSpawn?: (h: ChildProcess) => void;
-    /** The process's stdin, stdout, stderr: fds, or 'inherit' (default) / 'ignore'. */
-    stdio?: [StdioEntry, StdioEntry, StdioEntry];
-  },
+  opts: HelperOptions & { events: HelperEvents; onSpawn?: (h: ChildProcess) => void },
 ): Promise<ChildProcess> {
-  const passFds = Array.from({ length: opts.passFds }, (_, i) => 3 + i);
-  const syncIndex = 3 + passFds.length;
-  const helper = spawn(helperPath(), [String(syncIndex)], {
-    stdio: [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...passFds, 'pipe'],
-    env: {},
-    cwd: opts.cwd,
-  });
-  opts.onSpawn?.(helper);
-  const spawnError = new Promise<never>((_, reject) =>
-    helper.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
-  );
-  spawnError.catch(() => undefined);
-  trace('helper spawned');
-  const sync = helper.stdio[syncIndex] as Socket;
-  const next = lineReader(sync);
-  sync.write(plan.encode());
-  let pidSeen = false;
-  for (;;) {
-    const line = await Promise.race([next(), spawnError]);
-    if (line === null) {
-      // exec's process has no READY: the channel closes at execve once the pid was reported.
-      if (pidSeen) break;
-      throw new ShoalError('SETUP_FAILED', 'container init exited during setup');
-    }
-    if (line.startsWith('PID ')) {
-      pidSeen = true;
-      opts.events.onPid(Number(line.slice(4)));
-      trace('init cloned');
-    } else if (line === 'HOOKS') {
-      const json = Buffer.from(opts.events.onHooks ? opts.events.onHooks() : '{}');
-      const head = Buffer.alloc(5);
-      head.write('C', 0);
-      head.writeUInt32LE(json.length, 1);
-      sync.write(Buffer.concat([head, json]));
-    } else if (line === 'READY') {
-      trace('init ready');
-      break;
-    } else if (line.startsWith('ERR ')) {
-      throw setupError(line);
-    }
-  }
-  sync.destroy();
-  return helper;
+  const h = Helper.spawn(opts);
+  opts.onSpawn?.(h.child);
+  return h.run(plan, opts.events);
 }
