@@ -121,6 +121,15 @@ podmanTest('pause/unpause, kill -s, exit code of a signalled container', (podman
   ok(podman(['rm', n]), 'rm');
 });
 
+podmanTest('errors: missing executable exits 127, non-executable 126', (podman) => {
+  // Like docker, podman maps the runtime's error message to 127 ("no such file or directory",
+  // "executable file not found") and 126 ("permission denied").
+  const missing = podman(['run', '--rm', IMAGE, '/no/such/binary']);
+  assert.is(missing.code, 127, `missing executable: ${missing.stderr}`);
+  const notExec = podman(['run', '--rm', IMAGE, '/etc/passwd']);
+  assert.is(notExec.code, 126, `non-executable: ${notExec.stderr}`);
+});
+
 test('podman: nothing left at the end', async () => {
   if (unavailable) return void skip(unavailable);
   if (startError) throw startError;

@@ -1,4 +1,5 @@
 import { constants } from 'os';
+import { getSystemErrorMap } from 'util';
 
 let names: Map<number, string> | null = null;
 
@@ -9,4 +10,14 @@ export function errnoName(n: number): string {
     for (const [k, v] of Object.entries(constants.errno)) if (!names.has(v)) names.set(v, k);
   }
   return names.get(n) ?? `errno ${n}`;
+}
+
+/**
+ * "ENOENT (no such file or directory)": the name for people, the system's wording for callers
+ * that match on it (docker and podman pick exit code 127 or 126 by searching the runtime's error
+ * for "no such file or directory" and "permission denied", as runc prints them).
+ */
+export function errnoDescription(n: number): string {
+  const text = getSystemErrorMap().get(-n)?.[1];
+  return text ? `${errnoName(n)} (${text})` : errnoName(n);
 }

@@ -2,7 +2,7 @@ import { spawn, ChildProcess } from 'child_process';
 import type { Socket } from 'net';
 import { helperPath } from '../native';
 import { ShoalError } from './errors';
-import { errnoName } from './errno';
+import { errnoDescription } from './errno';
 import type { PlanWriter } from './plan/writer';
 import { trace } from './trace';
 
@@ -11,10 +11,10 @@ export function setupError(line: string): ShoalError {
   const [stage, errnum, where, detail] = line.slice(4).split('\t');
   const n = Number(errnum);
   const what = [stage, where].filter(Boolean).join(' ');
-  const cause = n ? errnoName(n) : '';
+  const cause = n ? errnoDescription(n) : '';
   const msg = `${what}: ${[cause, detail].filter(Boolean).join(': ')}`;
   return new ShoalError(stage.includes('hook') || stage === 'createContainer' ? 'HOOK_FAILED' : 'SETUP_FAILED', msg, {
-    errno: cause || undefined,
+    errno: n ? cause.split(' ')[0] : undefined,
     stage,
     path: where,
   });
