@@ -79,17 +79,22 @@ test('a container over its memory limit is OOM-killed and events reports the OOM
   withCleanup(async (defer) => {
     const root = newRoot(defer);
     const limit = 32 << 20;
-    const id = startContainer(defer, root, ['sh', '-c', 'sleep 1; exec dd if=/dev/zero of=/dev/null bs=96M count=1'], {
+    // The memory hog starts once events is streaming (the host creates /go in the rootfs).
+    const id = startContainer(defer, root, ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.1; done; exec dd if=/dev/zero of=/dev/null bs=96M count=1'], {
       memory: { limit, swap: limit },
     });
+    const bundle = JSON.parse(runShoal(['state', id], { root }).stdout).bundle;
     const child = spawn(process.execPath, eventsArgv(root, ['--interval', '1s', id]), { stdio: ['ignore', 'pipe', 'pipe'] });
     defer(() => child.kill('SIGKILL'));
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!fs.existsSync(path.join(bundle, 'rootfs', 'go'))) fs.writeFileSync(path.join(bundle, 'rootfs', 'go'), '');
+    });
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((resolve) => {
-      const t = setTimeout(() => resolve(-1), 20_000);
+      const t = setTimeout(() => resolve(-1), 60_000);
       child.on('exit', (c) => {
         clearTimeout(t);
         resolve(c);

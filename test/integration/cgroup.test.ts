@@ -238,4 +238,53 @@ test('a relative cgroupsPath lands below our own cgroup in each hierarchy', asyn
   }
 });
 
+test('killAll signals every process (SIGKILL through cgroup.kill where available)', async () => {
+  let h: CgroupHandle | undefined;
+  const a = sleeper();
+  const b = sleeper();
+  try {
+    h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/killall` });
+    for (const f of h.procsFiles()) {
+      fs.writeFileSync(f, String(a.child.pid));
+      fs.writeFileSync(f, String(b.child.pid));
+    }
+    await h.killAll(15);
+    assert.is(await a.exited, 'SIGTERM');
+    assert.is(await b.exited, 'SIGTERM');
+    const c = sleeper();
+    for (const f of h.procsFiles()) fs.writeFileSync(f, String(c.child.pid));
+    await h.killAll(9);
+    assert.is(await c.exited, 'SIGKILL');
+  } finally {
+    a.child.kill('SIGKILL');
+    b.child.kill('SIGKILL');
+    await cleanup(h);
+  }
+});
+
+test('limits the host cannot apply fail with the file/controller named; devices rules survive the JSON', async () => {
+  try {
+    if (!isV2) {
+      assert.throws(() => createCgroup({ id: 'x', cgroupsPath: `${PARENT}/u`, resources: { unified: { 'memory.high': '1G' } } }), /unified\["memory.high"\].*cgroup v2/);
+      if (!layout.byController.has('net_cls')) {
+        assert.throws(() => createCgroup({ id: 'x', cgroupsPath: `${PARENT}/n`, resources: { network: { classID: 1 } } }), /cannot set net_cls limit/);
+      }
+      if (!layout.byController.has('hugetlb') && fs.existsSync('/sys/kernel/mm/hugepages/hugepages-2048kB')) {
+        assert.throws(() => createCgroup({ id: 'x', cgroupsPath: `${PARENT}/h`, resources: { hugepageLimits: [{ pageSize: '2MB', limit: 2 << 20 }] } }), /cannot set hugetlb limit/);
+      }
+    } else {
+      const h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/n`, resources: { network: { classID: 1 } } });
+      await h.destroy();
+    }
+    const h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/dev`, devices: [{ type: 'c', major: 10, minor: 200 }] });
+    const j = JSON.parse(JSON.stringify(h.toJSON()));
+    assert.equal(j.devices, [{ type: 'c', major: 10, minor: 200, access: 'rwm', allow: true }]);
+    if (!isV2) assert.match(read(dirFor(h, 'devices'), 'devices.list'), /c 10:200 rwm/);
+    assert.equal(JSON.parse(JSON.stringify(loadCgroup(j).toJSON())), j);
+    await h.destroy();
+  } finally {
+    await cleanup();
+  }
+});
+
 test.run();

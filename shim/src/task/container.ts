@@ -14,12 +14,17 @@ import { execProcess } from '../runtime/exec';
 import { killContainer } from '../runtime/kill';
 import { containerPids, setPaused } from '../runtime/pause';
 import { startContainer } from '../runtime/start';
-import type { StateStore } from '../runtime/state';
+import { StateStore } from '../runtime/state';
+import { updateContainer } from '../runtime/update';
+import type { LinuxResources } from '../../../spec/src/config';
 import { ConsoleSocket } from './console';
 import { ProcessIo } from './io';
 import type { StdioConfig } from './io-uri';
 import { ExitRecord, ShimProcess } from './process';
+import { containerCgroup, statsAny, watchContainerOom } from './metrics';
+import { checkOptions, DEFAULT_OPTIONS, RuntimeOptions } from './options';
 import { mountRootfs, RootfsMount, unmountRootfs } from './rootfs';
+import type { AnyMsg } from '../ttrpc/proto';
 
 /** What the engine and IO need besides the request. */
 export interface ContainerContext {
@@ -33,14 +38,19 @@ export interface CreateParams extends StdioConfig {
   id: string;
   bundle: string;
   rootfs: RootfsMount[];
+  /** Runtime options (Create's options Any, else the start stdin's). */
+  options?: RuntimeOptions;
 }
+
+/** File in the bundle naming a non-default state root (runc option `root`), for `delete`. */
+export const STATE_ROOT_FILE = 'shoal-state-root';
 
 /** How long Delete waits for a killed created init to be reaped. */
 const DELETE_WAIT_MS = 5000;
 
 /** Opens a process's IO and console socket, runs `spawn` (the engine), then wires the pty. */
-async function launch(p: ShimProcess, ctx: ContainerContext, spawn: (io: ProcessIo, consoleSocket?: string) => Promise<number>): Promise<void> {
-  const io = await ProcessIo.open(p.stdio, { id: p.containerId, namespace: ctx.namespace });
+async function launch(p: ShimProcess, ctx: ContainerContext, opts: RuntimeOptions, spawn: (io: ProcessIo, consoleSocket?: string) => Promise<number>): Promise<void> {
+  const io = await ProcessIo.open(p.stdio, { id: p.containerId, namespace: ctx.namespace, uid: opts.ioUid, gid: opts.ioGid });
   let console: ConsoleSocket | null = null;
   try {
     if (p.stdio.terminal) console = await ConsoleSocket.listen();
@@ -63,12 +73,14 @@ async function launch(p: ShimProcess, ctx: ContainerContext, spawn: (io: Process
 export class Container {
   /** Exec processes by exec id. */
   readonly execs = new Map<string, ShimProcess>();
+  private stopOom: () => void = () => undefined;
 
   private constructor(
     readonly init: ShimProcess,
     readonly bundle: string,
     private readonly ctx: ContainerContext,
     private readonly mountedRootfs: boolean,
+    private readonly options: RuntimeOptions,
   ) {
     // With no pid namespace of their own, execs would outlive the init: end them with it.
     init.onExit(() => {
@@ -91,8 +103,13 @@ export class Container {
    * Mounts the rootfs, opens the init's IO and creates the container (the init waits for Start).
    * Everything is undone when a step fails.
    */
-  static async create(p: CreateParams, ctx: ContainerContext): Promise<Container> {
+  static async create(p: CreateParams, shimCtx: ContainerContext): Promise<Container> {
+    const options = p.options ?? DEFAULT_OPTIONS;
+    checkOptions(options);
     const bundle = path.resolve(p.bundle);
+    // runc's `root` option: this container's state lives under <root>/<namespace>.
+    const ctx = options.root ? { ...shimCtx, store: new StateStore(path.join(options.root, shimCtx.namespace)) } : shimCtx;
+    if (options.root) fs.writeFileSync(path.join(bundle, STATE_ROOT_FILE), ctx.store.root);
     const rootfs = path.join(bundle, 'rootfs');
     const mounted = p.rootfs.length > 0;
     if (mounted) {
@@ -101,8 +118,8 @@ export class Container {
     }
     const init = new ShimProcess(p.id, '', { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal });
     try {
-      await launch(init, ctx, async (io, consoleSocket) => {
-        const c = await createContainer({ store: ctx.store, id: p.id, bundle, mode: 'create', consoleSocket, stdio: io.stdio, warn: ctx.warn });
+      await launch(init, ctx, options, async (io, consoleSocket) => {
+        const c = await createContainer({ store: ctx.store, id: p.id, bundle, mode: 'create', consoleSocket, stdio: io.stdio, warn: ctx.warn, noPivot: options.noPivotRoot });
         return c.state.pid;
       });
       // `delete` (shim unreachable) reports this pid, like runc's shim with its init.pid.
@@ -111,7 +128,27 @@ export class Container {
       if (mounted) unmountRootfs(rootfs);
       throw e;
     }
-    return new Container(init, bundle, ctx, mounted);
+    return new Container(init, bundle, ctx, mounted, options);
+  }
+
+  /** Publishes OOM kills through `onOom` from now until the container is deleted. */
+  watchOom(onOom: () => void): void {
+    const cg = containerCgroup(this.ctx.store.load(this.id));
+    if (cg) this.stopOom = watchContainerOom(cg, onOom, this.ctx.warn);
+  }
+
+  /** Stats: the cgroup Metrics Any (v1 on v1/hybrid hosts, v2 on pure v2). */
+  stats(): AnyMsg {
+    if (this.init.state === 'deleted') throw new ShoalError('NOT_FOUND', `container ${this.id}: not found`);
+    const cg = containerCgroup(this.ctx.store.load(this.id));
+    if (!cg) throw new ShoalError('NOT_FOUND', `container ${this.id} has no cgroup`);
+    return statsAny(cg);
+  }
+
+  /** Update: applies new LinuxResources to the live container (all or nothing). */
+  update(resources: LinuxResources): void {
+    this.init.check('update');
+    updateContainer(this.ctx.store, this.id, resources);
   }
 
   /** The init or an exec; NOT_FOUND for an unknown exec id. */
@@ -130,7 +167,7 @@ export class Container {
       startContainer(this.ctx.store, this.id, this.ctx.warn);
     } else {
       this.init.check('exec');
-      await launch(p, this.ctx, async (io, consoleSocket) => {
+      await launch(p, this.ctx, this.options, async (io, consoleSocket) => {
         const r = await execProcess({ store: this.ctx.store, id: this.id, process: p.spec!, detach: true, consoleSocket, stdio: io.stdio });
         return r.pid;
       });
@@ -199,10 +236,11 @@ export class Container {
     p.check('delete');
     if (p === this.init) {
       for (const e of this.execs.values()) if (e.state !== 'stopped' && e.state !== 'deleted' && e.state !== 'created') throw new ShoalError('INVALID_STATE', `cannot delete task with running exec ${e.execId}`);
-      await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
+      // Before the cgroup goes: removing it wakes v1 OOM eventfds.
+      this.stopOom();      await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
       if (!p.exit && p.pid) await p.waitFor(DELETE_WAIT_MS);
       if (this.mountedRootfs) unmountRootfs(path.join(this.bundle, 'rootfs'));
-      fs.rmSync(path.join(this.bundle, 'init.pid'), { force: true });
+      for (const f of ['init.pid', STATE_ROOT_FILE]) fs.rmSync(path.join(this.bundle, f), { force: true });
     } else {
       this.execs.delete(p.execId);
     }

@@ -23,6 +23,9 @@ const { O_RDONLY, O_WRONLY, O_RDWR, O_NONBLOCK, O_APPEND, O_CREAT } = fs.constan
 export interface IoOwner {
   id: string;
   namespace: string;
+  /** Owner given to the container's fifo and pipe ends (runc options io_uid/io_gid); 0 = root. */
+  uid?: number;
+  gid?: number;
 }
 
 /** How long a logging binary may take to close its ready pipe (fd 5). */
@@ -89,6 +92,12 @@ export class ProcessIo {
     }
     const bin = [t.stdout, t.stderr].find((x): x is Extract<IoTarget, { kind: 'binary' }> => x.kind === 'binary');
     if (bin) await this.startLogger(bin, owner);
+    if (owner.uid || owner.gid) this.chownContainerEnds(owner.uid ?? 0, owner.gid ?? 0);
+  }
+
+  /** io_uid/io_gid: a non-root container user can reopen its stdio (/proc/self/fd/N, /dev/stdout). */
+  private chownContainerEnds(uid: number, gid: number): void {
+    for (const fd of this.containerFds) if (fs.fstatSync(fd).isFIFO()) fs.fchownSync(fd, uid, gid);
   }
 
   /** Opens a fifo for writing without blocking; `forContainer` hands the fd to the container. */

@@ -182,7 +182,8 @@ export abstract class BaseCgroup implements CgroupHandle {
         });
       }
       this.prepare(created, resources);
-      if (resources) this.apply(resources);
+      // Device rules are enforced even without linux.resources once the creator passed linux.devices.
+      if (resources || this.configDevices) this.apply(resources ?? {});
     } catch (err) {
       rmdirQuiet(created);
       throw err;
