@@ -5,8 +5,8 @@
  * (every rule has the opposite action of the default) into BPF instructions, loads them with
  * bpf(BPF_PROG_LOAD) and attaches them, replacing the programs attached before.
  *
- * Written in the C/C++ common subset: compiled as C by the shoal-devfilter-test target and
- * included by the Node addon (native/addon/addon.cc).
+ * Written in the C/C++ common subset: the Node addon (native/addon/addon.cc) compiles it by
+ * including devfilter.c, so no extra build target is needed.
  */
 #ifndef SHOAL_DEVFILTER_H
 #define SHOAL_DEVFILTER_H

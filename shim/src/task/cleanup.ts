@@ -51,8 +51,15 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   } catch {
     // never created, or already cleaned
   }
+  // A container created with runc's `root` option recorded its state root in the bundle.
+  let root = stateRoot(o.namespace);
   try {
-    await deleteContainer(new StateStore(stateRoot(o.namespace)), o.id, true, o.warn);
+    root = fs.readFileSync(path.join(o.bundle, 'shoal-state-root'), 'utf8').trim() || root;
+  } catch {
+    // the default root
+  }
+  try {
+    await deleteContainer(new StateStore(root), o.id, true, o.warn);
   } catch (e) {
     o.warn(`delete ${o.id}: ${(e as Error).message}`);
   }
@@ -61,6 +68,7 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   } catch (e) {
     o.warn(`unmount rootfs: ${(e as Error).message}`);
   }
+  for (const f of ['init.pid', 'shoal-state-root']) fs.rmSync(path.join(o.bundle, f), { force: true });
   try {
     const address = fs.readFileSync(path.join(o.bundle, 'address'), 'utf8').trim();
     const sock = address.replace(/^unix:\/\//, '');

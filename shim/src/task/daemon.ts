@@ -16,6 +16,7 @@ import { native } from '../native';
 import { groupId, socketPath, SOCKET_DIR } from './address';
 import { canConnect, stateRoot } from './cleanup';
 import { formatFlags, ShimFlags } from './flags';
+import { parseStartOptions } from './options';
 import { TaskService } from './service';
 
 /** How long `start` waits for the daemon to listen. */
@@ -108,8 +109,11 @@ export async function serve(f: ShimFlags): Promise<void> {
     const { EventPublisher } = await import('../ttrpc/events');
     const events = process.env.TTRPC_ADDRESS ? new EventPublisher(process.env.TTRPC_ADDRESS) : null;
     const server = new TtrpcServer();
+    const startOptions = parseStartOptions(Buffer.from(process.env[OPTIONS_ENV] ?? '', 'base64'));
+    delete process.env[OPTIONS_ENV];
     const service = new TaskService({
       namespace: f.namespace,
+      defaultOptions: startOptions,
       stateRoot: stateRoot(f.namespace),
       publish: (_topic, type, event) => {
         events?.publish(f.namespace, type.replace('containerd.events.', '') as never, event).catch((e) => process.stderr.write(`shoal-shim: event: ${e.message}\n`));

@@ -13,6 +13,7 @@ import type { Process as OciProcess } from '../../../spec/src/config';
 import { ShoalError } from '../runtime/errors';
 import { StateStore } from '../runtime/state';
 import { Container } from './container';
+import { parseOptionsAny, type RuntimeOptions } from './options';
 import type { RootfsMount } from './rootfs';
 import { startOrphanReaper } from './reaper';
 import { statusCode } from './state-machine';
@@ -41,7 +42,12 @@ export interface TaskServiceOptions {
   warn?: (msg: string) => void;
   /** Reap orphaned zombies re-parented to this process (default true; off for in-process tests). */
   reapOrphans?: boolean;
+  /** Runtime options for a Create without any (those containerd wrote on `start`'s stdin). */
+  defaultOptions?: RuntimeOptions | null;
 }
+
+/** What Checkpoint and Create-from-checkpoint answer (Unimplemented). */
+export const CHECKPOINT_UNSUPPORTED = 'checkpoint/restore is not implemented yet';
 
 const ev = (name: string) => `containerd.events.${name}`;
 
@@ -96,13 +102,15 @@ export class TaskService {
   async Create(r: Msg): Promise<Msg> {
     const id: string = r.id;
     if (this.containers.has(id) || this.creating.has(id)) throw new ShoalError('ALREADY_EXISTS', `container ${id}: already exists`);
-    if (r.checkpoint) throw new ShoalError('UNSUPPORTED', 'restore from checkpoint is not supported');
+    if (r.checkpoint) throw new ShoalError('UNSUPPORTED', CHECKPOINT_UNSUPPORTED);
+    const options = parseOptionsAny(r.options) ?? this.opts.defaultOptions ?? undefined;
     this.creating.add(id);
     try {
       const rootfs: RootfsMount[] = (r.rootfs ?? []).map((m: Msg) => ({ type: m.type, source: m.source, target: m.target, options: m.options ?? [] }));
-      const c = await Container.create({ id, bundle: r.bundle, rootfs, stdin: r.stdin ?? '', stdout: r.stdout ?? '', stderr: r.stderr ?? '', terminal: !!r.terminal }, this.ctx);
+      const c = await Container.create({ id, bundle: r.bundle, rootfs, stdin: r.stdin ?? '', stdout: r.stdout ?? '', stderr: r.stderr ?? '', terminal: !!r.terminal, options }, this.ctx);
       this.containers.set(id, c);
       this.watchExit(c.init);
+      c.watchOom(() => this.publish('/tasks/oom', 'TaskOOM', { container_id: id }));
       this.publish('/tasks/create', 'TaskCreate', {
         container_id: id, bundle: r.bundle, rootfs: r.rootfs ?? [], io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, checkpoint: '', pid: c.init.pid,
       });
@@ -208,9 +216,28 @@ export class TaskService {
     return {};
   }
 
-  /** Checkpoint, Update, Stats: not supported by this half of the shim yet. */
-  async Unsupported(): Promise<Msg> {
-    throw new ShoalError('UNSUPPORTED', 'not implemented');
+  /** Stats: the container's cgroup metrics (io.containerd.cgroups.v1/v2.Metrics Any). */
+  async Stats(r: Msg): Promise<Msg> {
+    return { stats: this.container(r.id).stats() };
+  }
+
+  /** Update: resources is an Any with the JSON OCI LinuxResources; applied all or nothing. */
+  async Update(r: Msg): Promise<Msg> {
+    const c = this.container(r.id);
+    let resources;
+    try {
+      resources = JSON.parse(Buffer.from(r.resources?.value ?? []).toString('utf8') || '{}');
+    } catch {
+      throw new ShoalError('INVALID_ARGUMENT', 'update resources are not OCI LinuxResources JSON');
+    }
+    if (!resources || typeof resources !== 'object' || Array.isArray(resources)) throw new ShoalError('INVALID_ARGUMENT', 'update resources are not OCI LinuxResources JSON');
+    c.update(resources);
+    return {};
+  }
+
+  /** Checkpoint: not implemented (no CRIU integration yet). */
+  async Checkpoint(): Promise<Msg> {
+    throw new ShoalError('UNSUPPORTED', CHECKPOINT_UNSUPPORTED);
   }
 
   /** Stops background work (the orphan reaper); for in-process use. */
@@ -220,10 +247,9 @@ export class TaskService {
 
   /** The handlers by RPC name, for the ttrpc server. */
   handlers(): Record<string, Handler> {
-    const names = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Wait', 'Connect', 'Shutdown'] as const;
+    const names = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Wait', 'Connect', 'Shutdown', 'Stats', 'Update', 'Checkpoint'] as const;
     const h: Record<string, Handler> = {};
     for (const n of names) h[n] = (req, ctx) => (this[n] as Handler).call(this, req, ctx);
-    for (const n of ['Checkpoint', 'Update', 'Stats']) h[n] = () => this.Unsupported();
     return h;
   }
 }

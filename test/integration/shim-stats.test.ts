@@ -1,0 +1,160 @@
+/*
+ * The shim's Task service in-process (as root) for what containerd-shim-runc-v2 does beyond the
+ * lifecycle: Stats (cgroup Metrics Any matching the host), Update (resources JSON, all or
+ * nothing), TaskOOM events, Checkpoint (Unimplemented), and the runtime options of Create
+ * (containerd.runc.v1.Options, CRI runtimeoptions TOML).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { native } from '../../shim/src/native';
+import { detectCgroups } from '../../shim/src/runtime/cgroup/detect';
+import { TaskService, Msg } from '../../shim/src/task/service';
+import { decode, encode, lookupType, types } from '../../shim/src/ttrpc/proto';
+import { makeBundle, BundleOverrides } from '../lib/rootfs';
+import { uniqueId, withCleanup, Defer } from '../lib/shoal';
+
+native().setChildSubreaper(true);
+
+const MB = 1024 * 1024;
+
+function setup(defer: Defer, overrides: BundleOverrides): { svc: TaskService; bundle: string; id: string; events: [string, Msg][] } {
+  const bundle = makeBundle(overrides);
+  defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-shim-root-'));
+  defer(() => fs.rmSync(root, { recursive: true, force: true }));
+  const events: [string, Msg][] = [];
+  const svc = new TaskService({ namespace: 'test', stateRoot: root, reapOrphans: false, warn: () => undefined, publish: (t, _type, e) => events.push([t, e]) });
+  const id = uniqueId('stats');
+  defer(async () => {
+    if (svc.containers.has(id)) {
+      await svc.Kill({ id, signal: 9, all: true }).catch(() => undefined);
+      await svc.Wait({ id }).catch(() => undefined);
+      await svc.Delete({ id }).catch(() => undefined);
+    }
+    svc.close();
+    assert.not.ok(fs.existsSync(path.join(root, id)), 'state dir removed');
+  });
+  return { svc, bundle, id, events };
+}
+
+async function expectError(p: Promise<unknown>, code: string, msg: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.is((e as { code: string }).code, code, (e as Error).message);
+    assert.match((e as Error).message, msg);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+/** Decodes a Stats response's Any: [type_url, message with Longs as numbers]. */
+function metrics(resp: Msg): [string, Msg] {
+  const t = lookupType(resp.stats.type_url)!;
+  return [resp.stats.type_url, decode(t, resp.stats.value)];
+}
+
+const resourcesAny = (r: unknown) => ({ type_url: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', value: Buffer.from(JSON.stringify(r)) });
+const v2Host = () => detectCgroups().mode === 'v2';
+
+test('Stats: the cgroup Metrics of the host kind; Update changes the limits, all or nothing', () =>
+  withCleanup(async (defer) => {
+    const { svc, bundle, id } = setup(defer, { process: { args: ['sleep', '100'] }, linux: { resources: { memory: { limit: 64 * MB } } } });
+    await svc.Create({ id, bundle });
+    await svc.Start({ id });
+    const [url, m] = metrics(await svc.Stats({ id }));
+    if (v2Host()) {
+      assert.is(url, 'io.containerd.cgroups.v2.Metrics');
+      assert.is(m.memory.usage_limit, 64 * MB);
+      assert.ok(m.memory.usage > 0);
+    } else {
+      assert.is(url, 'io.containerd.cgroups.v1.Metrics');
+      assert.is(m.memory.usage.limit, 64 * MB);
+      assert.ok(m.memory.usage.usage > 0, 'memory usage');
+      assert.ok(m.cpu.usage.total > 0, 'cpu usage');
+      // "max" is 2^64-1 exactly, as Go's uint64 (protobufjs gives it as a Long when asked).
+      const raw = lookupType(url)!.decode((await svc.Stats({ id })).stats.value) as unknown as { memory: { swap: { limit: { toString(): string } } } };
+      assert.ok(['18446744073709551615', '9223372036854771712', '0'].includes(raw.memory.swap.limit.toString()), `swap limit ${raw.memory.swap.limit}`);
+    }
+    assert.is(m.pids.current, 1);
+
+    await svc.Update({ id, resources: resourcesAny({ memory: { limit: 96 * MB }, pids: { limit: 50 } }) });
+    const [, m2] = metrics(await svc.Stats({ id }));
+    assert.is(v2Host() ? m2.memory.usage_limit : m2.memory.usage.limit, 96 * MB);
+    assert.is(m2.pids.limit, 50);
+
+    // A value the kernel refuses (cfs period below 1 ms): the pids limit written with it is rolled back.
+    await expectError(svc.Update({ id, resources: resourcesAny({ pids: { limit: 70 }, cpu: { period: 1, quota: 1000 } }) }), 'CGROUP', /cpu/);
+    const [, m3] = metrics(await svc.Stats({ id }));
+    assert.is(m3.pids.limit, 50, 'the failed update changed nothing');
+    await expectError(svc.Update({ id, resources: { type_url: 'x', value: Buffer.from('not json') } }), 'INVALID_ARGUMENT', /LinuxResources/);
+    await expectError(svc.Stats({ id: 'nope' }), 'NOT_FOUND', /not found/);
+  }));
+
+test('an OOM kill publishes /tasks/oom before the exit is waited for', () =>
+  withCleanup(async (defer) => {
+    const { svc, bundle, id, events } = setup(defer, {
+      process: { args: ['sh', '-c', 'dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 100'] },
+      linux: { resources: { memory: { limit: 16 * MB, swap: 16 * MB } } },
+    });
+    await svc.Create({ id, bundle });
+    await svc.Start({ id });
+    // dd is OOM-killed; the shell goes on sleeping: stop it once the event arrived.
+    const deadline = Date.now() + 15_000;
+    while (!events.some(([t]) => t === '/tasks/oom') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(events.filter(([t]) => t === '/tasks/oom').map(([, e]) => e), [{ container_id: id }], `events: ${events.map(([t]) => t)}`);
+    await svc.Kill({ id, signal: 9 });
+    await svc.Wait({ id });
+    await svc.Delete({ id });
+    assert.is(events.filter(([t]) => t === '/tasks/oom').length, 1, 'removing the cgroup is no OOM');
+  }));
+
+test('Checkpoint and restore are Unimplemented', () =>
+  withCleanup(async (defer) => {
+    const { svc, bundle, id } = setup(defer, { process: { args: ['sleep', '100'] } });
+    await expectError(svc.Create({ id, bundle, checkpoint: '/tmp/cp' }), 'UNSUPPORTED', /checkpoint\/restore is not implemented yet/);
+    await svc.Create({ id, bundle });
+    await expectError(svc.Checkpoint(), 'UNSUPPORTED', /checkpoint\/restore is not implemented yet/);
+  }));
+
+test('runtime options: runc Options (no_pivot_root, io_uid/io_gid, systemd_cgroup), CRI TOML', () =>
+  withCleanup(async (defer) => {
+    const { svc, bundle, id } = setup(defer, { process: { args: ['sh', '-c', 'stat -L -c %u:%g /proc/self/fd/1'] } });
+    const runc = (o: Msg) => ({ type_url: 'containerd.runc.v1.Options', value: encode(types().runc.Options, o) });
+    const cri = (toml: string) => ({ type_url: 'runtimeoptions.v1.Options', value: encode(types().cri.Options, { config_body: Buffer.from(toml) }) });
+    await expectError(svc.Create({ id, bundle, options: runc({ systemd_cgroup: true }) }), 'INVALID_STATE', /SystemdCgroup/);
+    await expectError(svc.Create({ id, bundle, options: cri('BinaryName = ""\nSystemdCgroup = true\n') }), 'INVALID_STATE', /SystemdCgroup/);
+    assert.not.ok(svc.containers.has(id));
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-opt-'));
+    defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const out = path.join(dir, 'out');
+    fs.mkdirSync(out);
+    const fifo = path.join(dir, 'stdout');
+    require('child_process').execFileSync('mkfifo', [fifo]);
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    defer(() => fs.closeSync(reader));
+    await svc.Create({ id, bundle, stdout: fifo, options: runc({ no_pivot_root: true, io_uid: 1234, io_gid: 4321 }) });
+    assert.is(fs.statSync(fifo).uid, 1234, 'io_uid owns the stdout fifo');
+    assert.is(fs.statSync(fifo).gid, 4321, 'io_gid owns the stdout fifo');
+    await svc.Start({ id });
+    assert.is((await svc.Wait({ id })).exit_status, 0);
+    const buf = Buffer.alloc(4096);
+    const n = fs.readSync(reader, buf, 0, buf.length, null);
+    const [owner] = buf.subarray(0, n).toString().split('\n');
+    assert.is(owner.trim(), '1234:4321');
+    await svc.Delete({ id });
+  }));
+
+test('an unknown options type is ignored; malformed TOML values fall back to defaults', () =>
+  withCleanup(async (defer) => {
+    const { svc, bundle, id } = setup(defer, { process: { args: ['true'] } });
+    await svc.Create({ id, bundle, options: { type_url: 'example.com/Unknown', value: Buffer.from([1, 2, 3]) } });
+    await svc.Start({ id });
+    assert.is((await svc.Wait({ id })).exit_status, 0);
+  }));
+
+test.run();
