@@ -134,6 +134,43 @@ test('delete after the shim was killed: force-kills the container, prints Delete
     assert.ok(stat === '' || stat.includes(') Z'), 'container init killed');
   }));
 
+test('a slow Create (createRuntime hook) never delays State and Kill of another container', () =>
+  withCleanup(async (defer) => {
+    const e = environment(defer);
+    const gate = path.join(os.tmpdir(), `shoal-gate-${process.pid}-${Date.now()}`);
+    const entered = `${gate}.entered`;
+    defer(() => [gate, entered].forEach((f) => fs.rmSync(f, { force: true })));
+    const group = { 'io.containerd.runc.v2.group': uniqueId('grp') };
+    const fast = uniqueId('fast');
+    const fastBundle = makeBundle({ annotations: group, process: { args: ['sleep', '100'] } });
+    defer(() => fs.rmSync(fastBundle, { recursive: true, force: true }));
+    // The hook waits (at most 10 s) for the test to open the gate: ordering, not timing.
+    const hook = { path: '/bin/sh', args: ['sh', '-c', `touch ${entered}; i=0; while [ ! -e ${gate} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`] };
+    const slow = uniqueId('slow');
+    const slowBundle = makeBundle({ annotations: group, process: { args: ['sleep', '100'] }, hooks: { createRuntime: [hook] } });
+    defer(() => fs.rmSync(slowBundle, { recursive: true, force: true }));
+    const { client } = await startShim(e, fast, fastBundle, defer);
+    await client.invoke(TASK, 'Create', { id: fast, bundle: fastBundle });
+    await client.invoke(TASK, 'Start', { id: fast });
+    const order: string[] = [];
+    const creating = client.invoke(TASK, 'Create', { id: slow, bundle: slowBundle }).then(() => order.push('slow created'));
+    while (!fs.existsSync(entered)) await new Promise((r) => setTimeout(r, 20));
+    // The slow Create is provably in its hook now (it cannot finish before the gate opens).
+    const st = await client.invoke(TASK, 'State', { id: fast }, { timeoutMs: 5000 });
+    order.push(`state ${st.status}`);
+    await client.invoke(TASK, 'Kill', { id: fast, signal: 9 }, { timeoutMs: 5000 });
+    const w = await client.invoke(TASK, 'Wait', { id: fast }, { timeoutMs: 5000 });
+    order.push(`exit ${w.exit_status}`);
+    fs.writeFileSync(gate, '');
+    await creating;
+    assert.equal(order, ['state 2', 'exit 137', 'slow created']);
+    for (const id of [fast, slow]) {
+      await client.invoke(TASK, 'Kill', { id, signal: 9 }).catch(() => undefined);
+      await client.invoke(TASK, 'Wait', { id });
+      await client.invoke(TASK, 'Delete', { id });
+    }
+  }));
+
 test('-v prints the version', () => {
   const r = spawnSync(LAUNCHER, ['-v'], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);

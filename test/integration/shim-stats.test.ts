@@ -149,7 +149,7 @@ test('runtime options: runc Options (no_pivot_root, io_uid/io_gid, systemd_cgrou
     await svc.Delete({ id });
   }));
 
-test('an unknown options type is ignored; malformed TOML values fall back to defaults', () =>
+test('an options Any of an unknown type is ignored', () =>
   withCleanup(async (defer) => {
     const { svc, bundle, id } = setup(defer, { process: { args: ['true'] } });
     await svc.Create({ id, bundle, options: { type_url: 'example.com/Unknown', value: Buffer.from([1, 2, 3]) } });

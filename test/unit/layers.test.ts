@@ -9,6 +9,7 @@ import { LayerStore } from '../../shim/src/layers/store';
 import { withLock } from '../../shim/src/layers/lock';
 import { digestFile } from '../../shim/src/layers/hash';
 import { planSharing, parseLayersAnnotation } from '../../shim/src/layers/share';
+import { DigestCache } from '../../shim/src/layers/digest-cache';
 import { sharingRequested, parseShareMode } from '../../shim/src/layers/config';
 
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
@@ -178,6 +179,30 @@ test('annotation parsing and sharingRequested', () => {
   assert.ok(sharingRequested({ 'org.shoal.share': 'libs' }));
   assert.ok(sharingRequested({ 'org.shoal.layers': 'a:/x' }));
   assert.not.ok(sharingRequested({ 'org.shoal.share': 'off' }));
+});
+
+test('digest cache: a create that looks at fewer files keeps the others; vanished files go', () => {
+  const root = tmp();
+  fs.writeFileSync(path.join(root, 'a'), 'aaa');
+  fs.writeFileSync(path.join(root, 'b'), 'bbb');
+  const cacheDir = path.join(tmp(), 'cache');
+  const st = (f: string) => fs.lstatSync(path.join(root, f), { bigint: true });
+  const c1 = new DigestCache(cacheDir, root);
+  c1.digest('a', st('a'));
+  c1.digest('b', st('b'));
+  c1.save();
+  const c2 = new DigestCache(cacheDir, root); // e.g. share=libs: only looks at b
+  c2.digest('b', st('b'));
+  c2.save();
+  const c3 = new DigestCache(cacheDir, root);
+  assert.is(c3.digest('a', st('a')), digestFile(path.join(root, 'a')));
+  assert.is(c3.hashed, 0, 'a was still cached');
+  fs.rmSync(path.join(root, 'b'));
+  c3.save();
+  const c4 = new DigestCache(cacheDir, root);
+  fs.writeFileSync(path.join(root, 'b'), 'bbb');
+  c4.digest('b', st('b'));
+  assert.is(c4.hashed, 1, 'the vanished file was dropped from the cache');
 });
 
 test.run();

@@ -71,10 +71,15 @@ export class DigestCache {
     return e[2] === 1;
   }
 
-  /** Write the cache back when it changed; entries of files not looked up this time are dropped. */
+  /**
+   * Write the cache back when it changed. Entries not looked up this time are kept while their
+   * file exists (a `libs` create must not drop what an `all` create of the same rootfs hashed);
+   * entries of vanished files are dropped. A changed file is caught by its identity on lookup.
+   */
   save(): void {
     for (const k of Object.keys(this.files)) {
-      if (!this.seen.has(k)) {
+      if (this.seen.has(k)) continue;
+      if (!fs.lstatSync(path.join(this.rootfs, k), { throwIfNoEntry: false })) {
         delete this.files[k];
         this.dirty = true;
       }
