@@ -138,7 +138,8 @@ class Bench {
   readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-bench-'));
   readonly bundle = path.join(this.tmp, 'bundle');
   readonly repo = repoRoot();
-  readonly main = path.join(this.repo, 'build/shim/src/cli/main.js');
+  /** The package bin: the single-file bundle with its V8 code cache (scripts/bundle.js). */
+  readonly main = path.join(this.repo, 'build/shoal.js');
   /** 'direct' when main.js is executable (its shebang is used as npm's bin link would), else 'wrapper'. */
   binMode: 'direct' | 'wrapper' = 'direct';
   runtimes: Runtime[] = [];
@@ -313,7 +314,7 @@ function versions(o: Options): Record<string, string> {
     node: process.version,
     runc: first(capture([o.runc, '--version']).out),
     crun: first(capture([o.crun, '--version']).out),
-    shoal: first(capture([process.execPath, path.join(repoRoot(), 'build/shim/src/cli/main.js'), '--version']).out),
+    shoal: first(capture([process.execPath, path.join(repoRoot(), 'build/shoal.js'), '--version']).out),
     shoalCommit: capture(['git', '-C', repoRoot(), 'rev-parse', '--short', 'HEAD']).out,
     shoalDirty: capture(['git', '-C', repoRoot(), 'status', '--porcelain', '--untracked-files=no', 'shim', 'native']).out ? 'yes' : 'no',
   };

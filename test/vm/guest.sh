@@ -9,6 +9,7 @@ if [[ ! -e /sys/fs/cgroup/cgroup.controllers ]]; then
 fi
 echo "guest: kernel $(uname -r), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 rc=0
+export SHOAL_VM_FOCUS=1
 for t in ${CGROUP_VM_TESTS:-build/test/integration/cgroup-bpf.test.js build/test/integration/cgroup.test.js build/test/integration/cgroup-limits.test.js}; do
   echo "guest: == $t"
   start=$SECONDS
