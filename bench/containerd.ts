@@ -63,7 +63,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
   --variants LIST    latency: subset of ${VARIANTS.join(',')} (default all)
   --storm N          storm: containers per runtime (default 50)
   --parallel N       storm: concurrent ctr clients (default 8; N = all at once)
-  --rounds N         storm: rounds (runtimes in a fresh random order each; default 1)
+  --rounds N         storm: rounds (runtimes in a fresh random order each; default 2)
   --settle S         storm: seconds between the last start and the memory reading (default 3)
   --out FILE         JSON results (default bench/results/containerd-<date>.json)
   --no-json          do not write JSON
@@ -71,7 +71,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 8, rounds: 1, settle: 3, out: '', keepEnv: false };
+  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 8, rounds: 2, settle: 3, out: '', keepEnv: false };
   const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
@@ -268,8 +268,10 @@ class Bench {
     const runc = lat.runc?.median;
     if (Object.keys(lat).length) {
       lines.push(`\n## ctr run --rm IMG ID /bin/true (ms; ${this.o.iterations} iterations after ${this.o.warmup} warm-up, interleaved)\n`);
-      lines.push(table(['variant', 'n', 'min', 'median', 'p90', 'max', 'median / runc'],
-        this.o.variants.filter((v) => lat[v]).map((v) => [v, String(lat[v].n), ms(lat[v].min), `**${ms(lat[v].median)}**`, ms(lat[v].p90), ms(lat[v].max), runc ? `${(lat[v].median / runc).toFixed(2)}x` : '-'])));
+      const runcMin = lat.runc?.min;
+      lines.push(table(['variant', 'n', 'min', 'median', 'p90', 'max', 'median / runc', 'min / runc'],
+        this.o.variants.filter((v) => lat[v]).map((v) => [v, String(lat[v].n), ms(lat[v].min), `**${ms(lat[v].median)}**`, ms(lat[v].p90), ms(lat[v].max),
+          runc ? `${(lat[v].median / runc).toFixed(2)}x` : '-', runcMin ? `${(lat[v].min / runcMin).toFixed(2)}x` : '-'])));
       if (runc && lat.shoal) {
         const r = lat.shoal.median / runc;
         lines.push(`\nshoal (cold shim) / runc: ${r.toFixed(2)}x — target ≤ ${TARGET_LATENCY}: ${r <= TARGET_LATENCY ? 'met' : 'NOT met'}`);

@@ -134,6 +134,32 @@ static int can_connect(const char *path) {
   return rc == 0;
 }
 
+/*
+ * The bundle's `address` file (cwd), written atomically as the runc shim's WriteAddress does:
+ * containerd reads it to reconnect to the shim after a restart, and `delete` to find its socket.
+ */
+static int write_address(const char *address) {
+  static const char tmp[] = ".address";
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  size_t len = strlen(address), off = 0;
+  while (off < len) {
+    ssize_t n = write(fd, address + off, len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      unlink(tmp);
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  if (close(fd) < 0 || rename(tmp, "address") < 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
 /* containerd writes the runtime options to stdin; drain them so its writer never sees EPIPE. */
 static void drain_stdin(void) {
   if (isatty(0)) return;
@@ -223,9 +249,15 @@ int main(int argc, char **argv) {
   if (!a.version && a.action && strcmp(a.action, "start") == 0) {
     char path[256];
     if (compute_address(&a, path, sizeof path) == 0 && can_connect(path)) {
+      char address[sizeof path + 8];
+      snprintf(address, sizeof address, "unix://%s", path);
       drain_stdin();
+      if (write_address(address) < 0) {
+        fprintf(stderr, "containerd-shim-shoal-v2: write address file: %s\n", strerror(errno));
+        return 1;
+      }
       /* No newline: containerd trims the output, and runc's shim prints none either. */
-      printf("unix://%s", path);
+      fputs(address, stdout);
       return fflush(stdout) == 0 ? 0 : 1;
     }
   }

@@ -178,4 +178,33 @@ test('ctr events shows the task events', async () => {
   }
 });
 
+test('metrics show the memory limit; an OOM kill shows as /tasks/oom in ctr events', async () => {
+  const c = ready();
+  if (!c) return;
+  const id = `t-oom-${process.pid}`;
+  const [nsenter, ...pre] = c.sandbox.nsenterArgs();
+  const events = spawn(nsenter, [...pre, 'ctr', '-a', c.sock, '-n', c.namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const before = c.snapshot();
+  try {
+    await sleep(300);
+    const limit = 24 * 1024 * 1024;
+    // dd's 64 MiB buffer cannot fit: the kernel kills it, the shell reports and keeps running.
+    const args = ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000'];
+    ok(c.ctr(['run', '--runtime', RUNTIME, '-d', '--memory-limit', String(limit), image, id, ...args]), 'run -d --memory-limit');
+    await waitFor('running', () => taskStatus(c, id) === 'RUNNING');
+    const m = JSON.parse(ok(c.ctr(['tasks', 'metrics', '--format', 'json', id]), 'metrics --format json'));
+    const data = m.Data ?? m.data ?? m;
+    const memLimit = data.memory?.usage?.limit ?? data.memory?.usage_limit ?? data.Memory?.Usage?.Limit;
+    assert.is(Number(memLimit), limit, `memory limit in ${JSON.stringify(m).slice(0, 400)}`);
+    ok(c.ctr(['tasks', 'exec', '--exec-id', 'go', id, 'touch', '/go']), 'exec touch /go');
+    await waitFor('/tasks/oom', () => out.includes('/tasks/oom'), 15_000);
+  } finally {
+    events.kill();
+    await removeAll(c, [id]);
+  }
+  assert.equal(await c.sandbox.leaksSince(before), [], 'nothing leaked');
+});
+
 test.run();

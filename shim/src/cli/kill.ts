@@ -6,6 +6,6 @@ import { killContainer, parseSignal } from '../runtime/kill';
 export async function run(ctx: Context, argv: string[]): Promise<number> {
   const p = parseArgs(argv, [{ name: 'all', alias: 'a', type: 'bool' }], { interspersed: true });
   const id = requireId(p, 'kill');
-  killContainer(ctx.store, id, parseSignal(p.args[1]), bool(p, 'all'));
+  await killContainer(ctx.store, id, parseSignal(p.args[1]), bool(p, 'all'));
   return 0;
 }

@@ -28,9 +28,10 @@ const COMMANDS: Record<string, () => Command> = {
   layer: () => require('./layer'),
   gen: () => require('./gen'),
   update: () => require('./update'),
+  events: () => require('./events'),
 };
 
-const NOT_YET = ['events', 'checkpoint', 'restore'];
+const NOT_YET = ['checkpoint', 'restore'];
 
 const USAGE = `shoal: an OCI container runtime
 

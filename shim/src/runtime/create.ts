@@ -104,7 +104,9 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
   let cgroup: CgroupHandle | null = null;
   try {
     // Record the cgroup before it exists, so a crash at any point leaves it findable.
-    const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources };
+    // devices: [] restricts the device cgroup as runc does (resources.devices, then its default
+    // allow list). linux.devices are nodes to create, not allow rules: runc adds none for them.
+    const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, devices: [] };
     state.cgroup = planCgroup(cgOpts).toJSON();
     o.store.save(state);
     cgroup = createCgroup(cgOpts);

@@ -25,7 +25,7 @@ export function parseSignal(sig: string | undefined): number {
  * `kill [--all] ID SIGNAL`: signal the init (verified by its start time), or with all every
  * process in the container's cgroup. A stopped container is an error, except with --all.
  */
-export function killContainer(store: StateStore, id: string, signal: number, all: boolean): void {
+export async function killContainer(store: StateStore, id: string, signal: number, all: boolean): Promise<void> {
   const s = store.load(id);
   const status = computeStatus(s, store.fifo(id));
   if (!can.kill(status)) {
@@ -33,14 +33,8 @@ export function killContainer(store: StateStore, id: string, signal: number, all
     throw new ShoalError('INVALID_STATE', 'container not running');
   }
   if (all && s.cgroup) {
-    const cg = loadCgroup(s.cgroup);
-    for (const pid of cg.pids()) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* exited meanwhile */
-      }
-    }
+    // Every process of the cgroup (cgroup.kill for SIGKILL where the kernel has it).
+    await loadCgroup(s.cgroup).killAll(signal);
     return;
   }
   if (!signalProcess(s.pid, s.startTime, signal)) throw new ShoalError('INVALID_STATE', 'container not running');

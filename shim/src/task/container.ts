@@ -191,7 +191,8 @@ export class Container {
     const p = this.process(execId);
     if (all && p === this.init) {
       if (this.init.state === 'deleted') throw new ShoalError('NOT_FOUND', 'process already finished');
-      killContainer(this.ctx.store, this.id, sig, true);
+      // Async now (cgroup.kill): errors must not become an unhandled rejection in the daemon.
+      killContainer(this.ctx.store, this.id, sig, true).catch((e) => process.stderr.write(`kill --all ${this.id}: ${(e as Error).message}\n`));
       return;
     }
     p.signal(sig);

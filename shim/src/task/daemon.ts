@@ -21,6 +21,12 @@ import { TaskService } from './service';
 
 /** How long `start` waits for the daemon to listen. */
 const START_TIMEOUT_MS = 20_000;
+/**
+ * V8 flags of the daemon (override: $SHOAL_SHIM_NODE_FLAGS, space-separated). One Node process
+ * serves a whole namespace, so its footprint is what matters; see the measurements in
+ * shim/src/task/README or the issue 6 report.
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
 /** Env var carrying containerd's stdin (runtime options Any or BootstrapParams), base64. */
 export const OPTIONS_ENV = 'SHOAL_SHIM_OPTIONS';
 
@@ -55,11 +61,12 @@ export async function start(f: ShimFlags): Promise<string> {
   if (!(await canConnect(sock))) {
     fs.mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o700 });
     const log = openLog(bundle);
-    const child = spawn(process.execPath, [path.join(__dirname, 'main.js'), ...formatFlags({ ...f, socket: sock }, 'serve')], {
+    const flags = process.env.SHOAL_SHIM_NODE_FLAGS !== undefined ? process.env.SHOAL_SHIM_NODE_FLAGS.split(/\s+/).filter(Boolean) : DAEMON_NODE_FLAGS;
+    const child = spawn(process.execPath, [...flags, path.join(__dirname, 'main.js'), ...formatFlags({ ...f, socket: sock }, 'serve')], {
       stdio: ['ignore', 'ignore', log, 'pipe'],
       detached: true,
       cwd: bundle,
-      env: { ...process.env, [OPTIONS_ENV]: options.toString('base64') },
+      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '2', [OPTIONS_ENV]: options.toString('base64') },
     });
     if (typeof log === 'number') fs.closeSync(log);
     const report = await new Promise<string>((resolve) => {
@@ -75,7 +82,9 @@ export async function start(f: ShimFlags): Promise<string> {
     // "in use": a concurrent start for the same group won; its shim serves this container too.
     if (report !== 'ok' && !(report === 'in use' && (await canConnect(sock)))) throw new Error(`shim daemon did not start: ${report}`);
   }
-  fs.writeFileSync(path.join(bundle, 'address'), address);
+  // Atomically, as the runc shim's WriteAddress: containerd reads it to reconnect after a restart.
+  fs.writeFileSync(path.join(bundle, '.address'), address);
+  fs.renameSync(path.join(bundle, '.address'), path.join(bundle, 'address'));
   return address;
 }
 
