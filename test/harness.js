@@ -23,7 +23,7 @@ const fs = require('fs');
 const path = require('path');
 
 /** Debian packages the tests need; installed when missing. */
-const APT_PACKAGES = ['busybox-static', 'runc', 'crun', 'containerd', 'docker.io', 'podman', 'tmux'];
+const APT_PACKAGES = ['busybox-static', 'runc', 'crun', 'containerd', 'docker.io', 'podman', 'tmux', 'qemu-system-x86'];
 
 /** Per-suite time limit; SHOAL_SUITE_TIMEOUT (seconds) overrides it. */
 const SUITE_TIMEOUT_MS = (Number(process.env.SHOAL_SUITE_TIMEOUT) || 15 * 60) * 1000;

@@ -16,4 +16,11 @@ for t in ${CGROUP_VM_TESTS:-build/test/integration/cgroup-bpf.test.js build/test
   node "$t" || rc=1
   echo "guest: $t took $((SECONDS - start)) s"
 done
+# The conformance suite's cgroup cases against shoal, on pure v2 (issue 3).
+if [[ -z "${CGROUP_VM_TESTS:-}" ]]; then
+  echo "guest: == conformance --cgroup-only (shoal)"
+  start=$SECONDS
+  node build/conformance/src/runner.js -r build/shoal.js --cgroup-only || rc=1
+  echo "guest: conformance took $((SECONDS - start)) s"
+fi
 exit $rc
