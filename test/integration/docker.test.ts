@@ -414,15 +414,17 @@ dockerTest('stats --no-stream shows memory and pids numbers', (d, rt, newName) =
   assert.match(cpu, /^\d+\.\d+%$/, r.stdout);
 });
 
-dockerTest('run -it in a terminal: prompt, typed input echoed and run, exit status', async (d, rt) => {
-  const tmux = new TmuxSession(d.dockerArgv(['run', '-it', '--rm', '--runtime', rt, IMAGE, 'sh']), d.sandbox.dir);
+dockerTest('run -it in a terminal: prompt, typed input echoed and run, exit status', async (d, rt, newName) => {
+  const name = newName();
+  const tmux = new TmuxSession(d.dockerArgv(['run', '-it', '--rm', '--name', name, '--runtime', rt, IMAGE, 'sh']), d.sandbox.dir);
   try {
     await tmux.waitFor(/\/ # $/m, 30_000);
     tmux.type('echo typed-$((6*7)); tty');
     tmux.keys('Enter');
-    const screen = await tmux.waitFor(/^typed-42$/m);
+    // tty prints after the echo: wait for its line, so both are on the screen.
+    const screen = await tmux.waitFor(/^\/dev\/pts\/\d+$/m);
     assert.match(screen, /echo typed-\$\(\(6\*7\)\); tty/, 'typed input is echoed');
-    assert.match(screen, /^\/dev\/pts\/\d+$/m, 'the container has a terminal');
+    assert.match(screen, /^typed-42$/m, 'typed input ran');
     tmux.type('exit 9');
     tmux.keys('Enter');
     await waitFor('docker run -it to exit', () => tmux.exited(), 30_000).catch((e) => {
@@ -431,6 +433,7 @@ dockerTest('run -it in a terminal: prompt, typed input echoed and run, exit stat
     assert.is(tmux.exitStatus(), 9, tmux.capture());
   } finally {
     tmux.kill();
+    d.docker(['rm', '-f', name]); // only does something when the test failed midway
   }
 });
 

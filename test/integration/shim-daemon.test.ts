@@ -84,6 +84,8 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     const again = shim({ ...e, env: { ...e.env, SHOAL_NODE: '/bin/false' } }, uniqueId('shimd2'), bundle2, 'start');
     assert.is(again.code, 0, again.stderr);
     assert.is(again.stdout.toString(), address);
+    // containerd reconnects after a restart through each bundle's address file.
+    assert.is(fs.readFileSync(path.join(bundle2, 'address'), 'utf8'), address, 'the fast path writes the address file');
 
     const log = path.join(bundle, 'out.log');
     const { pid } = await client.invoke(TASK, 'Create', { id, bundle, stdout: `file://${log}`, stderr: `file://${log}` });

@@ -313,6 +313,22 @@ test('server: an oversized frame drops only that connection', async () => {
   await server.close();
 });
 
+test('server: listen can be retried after EADDRINUSE (a stale socket file removed)', async () => {
+  const p = sock();
+  fs.writeFileSync(p, '');
+  const server = newServer().register(TASK, { State: (r) => ({ id: r.id }) });
+  await server.listen(p).then(
+    () => assert.unreachable('listen on an existing file'),
+    (e) => assert.is((e as NodeJS.ErrnoException).code, 'EADDRINUSE'),
+  );
+  fs.rmSync(p);
+  await server.listen(p);
+  const c = await connect(p);
+  assert.is((await c.invoke(TASK, 'State', { id: 'retried' })).id, 'retried');
+  c.close();
+  await server.close();
+});
+
 test('server: bad requests get InvalidArgument, the connection survives', async () => {
   const p = sock();
   const server = newServer().register(TASK, { State: () => ({ id: 'ok' }) });

@@ -107,9 +107,13 @@ export class TtrpcServer {
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err) => {
+        // Not listening: a retry (e.g. after removing a stale socket file) may listen again.
+        this.server = null;
+        reject(err);
+      });
       const done = () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         server.on('error', (err) => this.log(`listener: ${err.message}`));
         resolve();
       };

@@ -1,0 +1,400 @@
+/*
+ * Checkpoint and restore of a container with CRIU (the `criu` binary, driven by its command line).
+ *
+ * checkpoint: `criu dump -t <init pid> --root <rootfs>` with the container's bind mounts and the
+ * file maskedPaths declared external (as runc does), the cgroup managed by CRIU, then a shoal
+ * descriptor (config + state bits + stdio) written into the image directory.
+ * restore: recreate the cgroup with the engine's cgroup layer, bind the rootfs onto a mount point
+ * of its own, `criu restore --restore-detached --pidfile ...` with the external mounts mapped back
+ * to their host sources, then write state.json (pid + start time, phase created, no exec fifo: so
+ * the container is "running" for state, kill and delete).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn, spawnSync } from 'child_process';
+import type { Spec, Mount } from '../../../spec/src/config';
+import { loadConfig } from '../../../spec/src/validate';
+import { createCgroup, loadCgroup, planCgroup } from './cgroup/manager';
+import type { CgroupHandle } from './cgroup/types';
+import { ShoalError } from './errors';
+import { procStat, waitGone } from './proc';
+import { ContainerState, StateStore } from './state';
+import { computeStatus } from './status';
+import { destroyContainer } from './delete';
+
+/** Name of the shoal descriptor written next to CRIU's images. */
+export const DESCRIPTOR_FILE = 'shoal-checkpoint.json';
+
+/** Values runc accepts for --manage-cgroups-mode (CRIU's --manage-cgroups modes). */
+export const MANAGE_CGROUPS_MODES = ['soft', 'full', 'strict', 'ignore'] as const;
+
+/** CRIU options shared by checkpoint and restore (runc's flags of the same names). */
+export interface CriuCommonOptions {
+  store: StateStore;
+  id: string;
+  /** Directory of CRIU's images (default ./checkpoint, as runc). */
+  imagePath?: string;
+  /** Directory for CRIU's log and work files (default: the image path). */
+  workPath?: string;
+  tcpEstablished?: boolean;
+  extUnixSk?: boolean;
+  shellJob?: boolean;
+  fileLocks?: boolean;
+  /** soft | full | strict | ignore; default: CRIU's own (soft). */
+  manageCgroupsMode?: string;
+  /** The criu binary; default $SHOAL_CRIU, then criu in PATH or /usr/sbin, /sbin, /usr/local/sbin. */
+  criuPath?: string;
+  warn: (msg: string) => void;
+}
+
+/** Options of `checkpoint`. */
+export interface CheckpointOptions extends CriuCommonOptions {
+  leaveRunning?: boolean;
+  /** Only dump memory (criu pre-dump --track-mem); the container keeps running. */
+  preDump?: boolean;
+  /** A previous pre-dump's image dir, relative to the image path (criu --prev-images-dir). */
+  parentPath?: string;
+}
+
+/** Options of `restore`. */
+export interface RestoreOptions extends CriuCommonOptions {
+  /** Bundle whose config.json to use; default the one recorded at checkpoint. */
+  bundle?: string;
+  pidFile?: string;
+  /** Return once restored (else wait for the restored init, like runc restore without -d). */
+  detach?: boolean;
+}
+
+/** What checkpoint stores in DESCRIPTOR_FILE: enough to rebuild the container's state. */
+export interface CheckpointDescriptor {
+  version: 1;
+  id: string;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations: Record<string, string>;
+  ociVersion: string;
+  config: Spec;
+  /** readlink of /proc/<init>/fd/{0,1,2} at checkpoint time ("pipe:[123]", "/dev/null"...). */
+  stdio: string[];
+  /** The container's cgroup path at checkpoint time. */
+  cgroupPath?: string;
+  /** maskedPaths that were files (bind mounts of /dev/null), declared external at the dump. */
+  maskedFiles: string[];
+}
+
+/** Locate criu, or throw UNSUPPORTED "<cmd>: criu not found (install criu)". */
+export function findCriu(cmd: string, explicit?: string): string {
+  const want = explicit ?? process.env.SHOAL_CRIU;
+  if (want) {
+    if (fs.existsSync(want)) return want;
+    throw new ShoalError('UNSUPPORTED', `${cmd}: criu not found at ${want} (install criu)`);
+  }
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/local/sbin'];
+  for (const d of dirs) {
+    const p = path.join(d, 'criu');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  throw new ShoalError('UNSUPPORTED', `${cmd}: criu not found (install criu)`);
+}
+
+/** The last `lines` lines of a CRIU log (empty string when it cannot be read). */
+export function criuLogTail(file: string, lines = 25): string {
+  try {
+    const all = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    return all.slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Whether an OCI mount is a bind mount (type "bind" or a bind/rbind option). */
+export function isBindMount(m: Mount): boolean {
+  return m.type === 'bind' || !!m.options?.some((o) => o === 'bind' || o === 'rbind');
+}
+
+/** The container-side path of a mount destination, cleaned ("/data/" -> "/data"). */
+function cleanDest(dest: string): string {
+  return path.posix.resolve('/', dest);
+}
+
+/** maskedPaths that are files (bind mounts of /dev/null) in the container's root. */
+function maskedFiles(config: Spec, rootOfInit: string): string[] {
+  const out: string[] = [];
+  for (const p of config.linux?.maskedPaths ?? []) {
+    try {
+      if (!fs.statSync(path.join(rootOfInit, p)).isDirectory()) out.push(cleanDest(p));
+    } catch {
+      /* absent: nothing was mounted there */
+    }
+  }
+  return out;
+}
+
+/** The flags both dump and restore take from the common options. */
+function commonFlags(o: CriuCommonOptions): string[] {
+  const a: string[] = [];
+  if (o.tcpEstablished) a.push('--tcp-established');
+  if (o.extUnixSk) a.push('--ext-unix-sk');
+  if (o.shellJob) a.push('--shell-job');
+  if (o.fileLocks) a.push('--file-locks');
+  if (o.manageCgroupsMode !== undefined) {
+    if (!(MANAGE_CGROUPS_MODES as readonly string[]).includes(o.manageCgroupsMode))
+      throw new ShoalError('INVALID_ARGUMENT', `invalid manage cgroups mode: ${o.manageCgroupsMode} (want one of ${MANAGE_CGROUPS_MODES.join(', ')})`);
+    a.push(`--manage-cgroups=${o.manageCgroupsMode}`);
+  } else {
+    a.push('--manage-cgroups');
+  }
+  return a;
+}
+
+function dirs(o: CriuCommonOptions): { image: string; work: string } {
+  const image = path.resolve(o.imagePath ?? 'checkpoint');
+  const work = path.resolve(o.workPath ?? image);
+  return { image, work };
+}
+
+/** Run criu to completion; on failure throw with the tail of its log. */
+function runCriu(cmd: string, criu: string, args: string[], log: string, prefix: string[] = []): void {
+  const argv = [...prefix, criu, ...args];
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) throw new ShoalError('INTERNAL', `${cmd}: run ${criu}: ${r.error.message}`);
+  if (r.status !== 0) throw criuFailure(cmd, r.status, r.signal, log, `${r.stdout ?? ''}${r.stderr ?? ''}`);
+}
+
+function criuFailure(cmd: string, status: number | null, signal: string | null, log: string, output: string): ShoalError {
+  const tail = criuLogTail(log) || output.trim().split('\n').slice(-25).join('\n');
+  const how = signal ? `signal ${signal}` : `status ${status}`;
+  return new ShoalError('INTERNAL', `${cmd}: criu failed (${how}); tail of ${log}:\n${tail}`);
+}
+
+/**
+ * `checkpoint`: dump a running (or paused) container into the image dir with CRIU. Without
+ * leaveRunning (and without preDump) CRIU kills its processes after the dump, so the container is
+ * "stopped" afterwards; its state dir stays until `delete` or a `restore` of the same id.
+ */
+export async function checkpointContainer(o: CheckpointOptions): Promise<void> {
+  const criu = findCriu('checkpoint', o.criuPath);
+  const s = o.store.load(o.id);
+  const status = computeStatus(s, o.store.fifo(o.id));
+  if (status === 'created' || status === 'creating') throw new ShoalError('INVALID_STATE', 'container cannot be checkpointed in created state');
+  if (status === 'stopped') throw new ShoalError('INVALID_STATE', 'container not running');
+  const { image, work } = dirs(o);
+  fs.mkdirSync(image, { recursive: true });
+  fs.mkdirSync(work, { recursive: true });
+  const log = path.join(work, o.preDump ? 'pre-dump.log' : 'dump.log');
+  fs.rmSync(log, { force: true });
+
+  const initRoot = `/proc/${s.pid}/root`;
+  const args = [o.preDump ? 'pre-dump' : 'dump', '-t', String(s.pid), '-D', image, '-W', work, '-o', log, '-v4', '--root', s.rootfs];
+  args.push(...commonFlags(o));
+  if (o.preDump) args.push('--track-mem');
+  if (o.parentPath) args.push('--prev-images-dir', o.parentPath, '--track-mem');
+  if (o.leaveRunning && !o.preDump) args.push('--leave-running');
+  for (const m of s.config.mounts ?? []) {
+    if (isBindMount(m)) args.push('--external', `mnt[${cleanDest(m.destination)}]:${cleanDest(m.destination)}`);
+  }
+  const masked = maskedFiles(s.config, initRoot);
+  for (const p of masked) args.push('--external', `mnt[${p}]:${p}`);
+  if (s.cgroup) {
+    // The cgroup CRIU freezes the tree with: v1 the freezer hierarchy's dir, v2 the unified one.
+    const cg = loadCgroup(s.cgroup);
+    const freezer = cg.controllerDir('freezer') ?? (cg.mode === 'v2' ? cg.dirs()[0] : undefined);
+    if (freezer && fs.existsSync(freezer)) args.push('--freeze-cgroup', freezer);
+  }
+  const stdio = [0, 1, 2].map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${s.pid}/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  });
+  const descriptor: CheckpointDescriptor = {
+    version: 1,
+    id: s.id,
+    bundle: s.bundle,
+    rootfs: s.rootfs,
+    created: s.created,
+    owner: s.owner,
+    annotations: s.annotations,
+    ociVersion: s.ociVersion,
+    config: s.config,
+    stdio,
+    cgroupPath: s.cgroup?.path,
+    maskedFiles: masked,
+  };
+  runCriu('checkpoint', criu, args, log);
+  fs.writeFileSync(path.join(image, DESCRIPTOR_FILE), JSON.stringify(descriptor, null, 2));
+  if (!o.leaveRunning && !o.preDump) {
+    // CRIU killed the tree; wait until the init is really gone so `state` says stopped.
+    if (!waitGone(s.pid, s.startTime, 5000)) o.warn(`checkpoint: init ${s.pid} still alive after the dump`);
+  }
+}
+
+/** Read and check the descriptor checkpoint left in an image dir. */
+export function readDescriptor(image: string): CheckpointDescriptor {
+  const f = path.join(image, DESCRIPTOR_FILE);
+  let d: CheckpointDescriptor;
+  try {
+    d = JSON.parse(fs.readFileSync(f, 'utf8')) as CheckpointDescriptor;
+  } catch (e) {
+    throw new ShoalError('INVALID_ARGUMENT', `restore: ${f}: not a shoal checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (d.version !== 1 || !d.config) throw new ShoalError('INVALID_ARGUMENT', `restore: ${f}: unsupported checkpoint descriptor`);
+  return d;
+}
+
+function mountBind(src: string, dst: string): void {
+  const r = spawnSync('mount', ['--bind', src, dst], { encoding: 'utf8' });
+  if (r.status !== 0) throw new ShoalError('SETUP_FAILED', `restore: bind ${src} on ${dst}: ${(r.stderr || r.error?.message || '').trim()}`);
+}
+
+/**
+ * Detach the rootfs bind made for CRIU and remove its mount point. Returns false if it is still
+ * mounted: then nothing may remove the state dir recursively (it would reach into the rootfs).
+ */
+function releaseRoot(dir: string): boolean {
+  spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
+  try {
+    fs.rmdirSync(dir);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** Write the pid file as runc does (temp file renamed into place). */
+function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
+  fs.writeFileSync(tmp, String(pid));
+  fs.renameSync(tmp, abs);
+}
+
+/**
+ * `restore`: rebuild a checkpointed container under `id`: recreate its cgroup, let CRIU restore
+ * the process tree and its namespaces into it, then record the restored init in state.json.
+ * A stopped container of the same id (what checkpoint leaves) is replaced. Returns the state and,
+ * unless detach, the restored init's exit status once it ends (CRIU stays its parent).
+ */
+export async function restoreContainer(o: RestoreOptions): Promise<{ state: ContainerState; exitCode: Promise<number> }> {
+  const criu = findCriu('restore', o.criuPath);
+  const { image, work } = dirs(o);
+  const d = readDescriptor(image);
+  const bundle = o.bundle ? path.resolve(o.bundle) : d.bundle;
+  const config = o.bundle ? loadConfig(bundle) : d.config;
+  if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
+  const rootfs = path.resolve(bundle, config.root.path);
+  if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
+
+  if (o.store.exists(o.id)) {
+    let old: ContainerState | undefined;
+    try {
+      old = o.store.load(o.id);
+    } catch {
+      /* half-made dir: reserve below reports it */
+    }
+    if (old) {
+      if (computeStatus(old, o.store.fifo(o.id)) !== 'stopped') throw new ShoalError('ALREADY_EXISTS', `container with id exists: ${o.id}`);
+      await destroyContainer(o.store, old, { warn: o.warn, runPoststop: false });
+    }
+  }
+  fs.mkdirSync(work, { recursive: true });
+  const log = path.join(work, 'restore.log');
+  fs.rmSync(log, { force: true });
+
+  o.store.reserve(o.id);
+  const state: ContainerState = {
+    ociVersion: d.ociVersion,
+    id: o.id,
+    bundle,
+    rootfs,
+    pid: 0,
+    startTime: 0,
+    created: new Date().toISOString(),
+    owner: d.owner ?? '',
+    annotations: config.annotations ?? {},
+    phase: 'creating',
+    cgroup: null,
+    config,
+  };
+  let cgroup: CgroupHandle | null = null;
+  const criuRoot = path.join(o.store.dir(o.id), 'criu-root');
+  let mounted = false;
+  try {
+    const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, devices: [] };
+    state.cgroup = planCgroup(cgOpts).toJSON();
+    o.store.save(state);
+    cgroup = createCgroup(cgOpts);
+
+    // CRIU pivots into --root, which must be a mount point: bind the rootfs onto one.
+    fs.mkdirSync(criuRoot);
+    mountBind(rootfs, criuRoot);
+    mounted = true;
+
+    const pidFile = path.join(o.store.dir(o.id), 'restore.pid');
+    const args = ['restore', '-D', image, '-W', work, '-o', log, '-v4', '--root', criuRoot, '--pidfile', pidFile];
+    if (o.detach) args.push('--restore-detached');
+    args.push(...commonFlags(o));
+    // Restore the dumped cgroup tree under the new container cgroup.
+    args.push('--cgroup-root', cgroup.path);
+    for (const m of config.mounts ?? []) {
+      if (!isBindMount(m) || !m.source) continue;
+      args.push('--external', `mnt[${cleanDest(m.destination)}]:${path.resolve(bundle, m.source)}`);
+    }
+    for (const p of d.maskedFiles ?? []) args.push('--external', `mnt[${p}]:/dev/null`);
+    // Pipes of the old stdio are re-plumbed onto ours (runc's descriptors.json does the same).
+    d.stdio.forEach((desc, fd) => {
+      if (desc.startsWith('pipe:')) args.push('--inherit-fd', `fd[${fd}]:${desc}`);
+    });
+    // criu joins the container's cgroup first, so the restored tree (and its cgroup namespace)
+    // starts there, as runc does.
+    const procs = cgroup.procsFiles();
+    const prefix = ['sh', '-c', 'p=$1; shift; for f in $p; do echo $$ > "$f" || exit 1; done; exec "$@"', 'sh', procs.join(' ')];
+    const child = spawn(prefix[0], [...prefix.slice(1), criu, ...args], { stdio: ['inherit', 'inherit', 'inherit'] });
+    const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
+      child.on('error', (error) => resolve({ code: null, signal: null, error }));
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    let done: { code: number | null; signal: string | null; error?: Error } | undefined;
+    exited.then((r) => (done = r));
+    // Detached: criu exits once the tree runs. Attached: it writes the pid file, then waits.
+    for (;;) {
+      if (fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim()) break;
+      if (done) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (o.detach || !fs.existsSync(pidFile)) {
+      const r = await exited;
+      if (r.error) throw new ShoalError('INTERNAL', `restore: run ${criu}: ${r.error.message}`);
+      if (r.code !== 0) throw criuFailure('restore', r.code, r.signal, log, '');
+    }
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (!pid) throw new ShoalError('INTERNAL', `restore: criu wrote no pid to ${pidFile}`);
+    state.pid = pid;
+    state.startTime = procStat(pid)?.startTime ?? 0;
+    state.phase = 'created';
+    o.store.save(state);
+    if (o.pidFile) writePidFile(o.pidFile, pid);
+    mounted = false;
+    if (!releaseRoot(criuRoot)) o.warn(`restore: could not unmount ${criuRoot}; unmount it before delete`);
+    const exitCode = o.detach
+      ? Promise.resolve(0)
+      : exited.then((r) => (r.code ?? 128 + (r.signal ? (require('os').constants.signals[r.signal] as number) : 0)));
+    return { state, exitCode };
+  } catch (e) {
+    if (mounted && !releaseRoot(criuRoot)) {
+      // Removing the state dir now would recurse into the rootfs: leave it for the operator.
+      throw new ShoalError('INTERNAL', `${(e as Error).message}\n(restore: ${criuRoot} is still mounted; unmount it, then delete --force ${o.id})`);
+    }
+    if (!cgroup) state.cgroup = null;
+    await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });
+    throw e;
+  }
+}
