@@ -153,6 +153,14 @@ test('a slow Create (createRuntime hook) never delays State and Kill of another 
     const slowBundle = makeBundle({ annotations: group, process: { args: ['sleep', '100'] }, hooks: { createRuntime: [hook] } });
     defer(() => fs.rmSync(slowBundle, { recursive: true, force: true }));
     const { client } = await startShim(e, fast, fastBundle, defer);
+    defer(async () => {
+      // Runs before the shim is shut down (defers run last first), pass or fail.
+      for (const id of [fast, slow]) {
+        await client.invoke(TASK, 'Kill', { id, signal: 9 }).catch(() => undefined);
+        await client.invoke(TASK, 'Wait', { id }).catch(() => undefined);
+        await client.invoke(TASK, 'Delete', { id }).catch(() => undefined);
+      }
+    });
     await client.invoke(TASK, 'Create', { id: fast, bundle: fastBundle });
     await client.invoke(TASK, 'Start', { id: fast });
     const order: string[] = [];
@@ -173,11 +181,6 @@ test('a slow Create (createRuntime hook) never delays State and Kill of another 
     fs.writeFileSync(gate, '');
     await creating;
     assert.equal(order, ['state 2', 'exit 137', 'slow created']);
-    for (const id of [fast, slow]) {
-      await client.invoke(TASK, 'Kill', { id, signal: 9 }).catch(() => undefined);
-      await client.invoke(TASK, 'Wait', { id });
-      await client.invoke(TASK, 'Delete', { id });
-    }
   }));
 
 test('-v prints the version', () => {

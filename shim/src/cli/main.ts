@@ -29,9 +29,11 @@ const COMMANDS: Record<string, () => Command> = {
   gen: () => require('./gen'),
   update: () => require('./update'),
   events: () => require('./events'),
+  checkpoint: () => require('./checkpoint'),
+  restore: () => require('./restore'),
 };
 
-const NOT_YET = ['checkpoint', 'restore'];
+const NOT_YET: string[] = [];
 
 const USAGE = `shoal: an OCI container runtime
 
@@ -66,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`shoal version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
     return 0;
   }
+  // checkpoint/restore read the CRIU binary from $SHOAL_CRIU; --criu sets it, as runc's flag.
+  if (str(g, 'criu')) process.env.SHOAL_CRIU = str(g, 'criu');
   const ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: str(g, 'log-format'), debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') });
   const [cmd, ...rest] = g.args;
   if (!cmd || bool(g, 'help') || cmd === 'help') {

@@ -41,7 +41,7 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   if (detach) {
     c.helper.unref();
     try {
-      startContainer(ctx.store, id, ctx.warn);
+      await startContainer(ctx.store, id, ctx.warn);
     } catch (e) {
       await deleteContainer(ctx.store, id, true, ctx.warn);
       throw e;
@@ -64,7 +64,7 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     return [sig, h] as const;
   });
   try {
-    startContainer(ctx.store, id, ctx.warn);
+    await startContainer(ctx.store, id, ctx.warn);
     trace('started');
     const code = await exited;
     trace('container exited');

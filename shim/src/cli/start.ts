@@ -5,6 +5,6 @@ import { startContainer } from '../runtime/start';
 /** `shoal start ID`: release a created container's process. */
 export async function run(ctx: Context, argv: string[]): Promise<number> {
   const p = parseArgs(argv, []);
-  startContainer(ctx.store, requireId(p, 'start'), ctx.warn);
+  await startContainer(ctx.store, requireId(p, 'start'), ctx.warn);
   return 0;
 }

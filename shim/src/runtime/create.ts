@@ -144,10 +144,10 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
         state.startTime = procStat(pid)?.startTime ?? 0;
         o.store.save(state);
       },
-      onHooks: () => {
+      onHooks: async () => {
         const hs = hookState(state, 'creating');
-        runHooks('prestart', hooks.prestart, hs);
-        runHooks('createRuntime', hooks.createRuntime, hs);
+        await runHooks('prestart', hooks.prestart, hs);
+        await runHooks('createRuntime', hooks.createRuntime, hs);
         return JSON.stringify(hs);
       },
     });

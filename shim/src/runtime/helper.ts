@@ -59,7 +59,7 @@ export interface HelperEvents {
   /** The init's host pid is known (it has been placed in its cgroups already). */
   onPid(pid: number): void;
   /** The init asks the runtime to run its hooks; return the state JSON to hand back. */
-  onHooks?(): string;
+  onHooks?(): string | Promise<string>;
 }
 
 /** How the helper is started: fds it passes through, its cwd and the process's stdio. */
@@ -123,7 +123,7 @@ export class Helper {
         events.onPid(Number(line.slice(4)));
         trace('init cloned');
       } else if (line === 'HOOKS') {
-        const json = Buffer.from(events.onHooks ? events.onHooks() : '{}');
+        const json = Buffer.from(events.onHooks ? await events.onHooks() : '{}');
         const head = Buffer.alloc(5);
         head.write('C', 0);
         head.writeUInt32LE(json.length, 1);

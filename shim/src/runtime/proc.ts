@@ -59,3 +59,15 @@ export function signalProcess(pid: number, startTime: number, signal: number): b
     throw e;
   }
 }
+
+/** waitGone without blocking the event loop (the shim serves other containers meanwhile). */
+export async function waitGoneAsync(pid: number, startTime: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 1;
+  while (isAlive(pid, startTime)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 20);
+  }
+  return true;
+}

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { ShoalError } from './errors';
 import { runHooks } from './hooks';
-import { isAlive, sleepSync } from './proc';
+import { isAlive } from './proc';
 import { ContainerState, StateStore } from './state';
 import { computeStatus, can } from './status';
 import { hookState } from './create';
@@ -10,7 +10,7 @@ import { hookState } from './create';
  * Release a created container's init: open exec.fifo for reading (the init blocks in its open for
  * writing), read its byte, remove the fifo, then run the poststart hooks (warnings only).
  */
-export function startContainer(store: StateStore, id: string, warn: (m: string) => void): ContainerState {
+export async function startContainer(store: StateStore, id: string, warn: (m: string) => void): Promise<ContainerState> {
   const s = store.load(id);
   const fifo = store.fifo(id);
   const status = computeStatus(s, fifo);
@@ -43,13 +43,13 @@ export function startContainer(store: StateStore, id: string, warn: (m: string) 
         }
         throw new ShoalError('INVALID_STATE', 'cannot start a container that has stopped');
       }
-      sleepSync(delay);
+      await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 5);
     }
   } finally {
     fs.closeSync(fd);
   }
   fs.rmSync(fifo, { force: true });
-  runHooks('poststart', s.config?.hooks?.poststart, hookState(s, 'running'), { warnOnly: true, warn });
+  await runHooks('poststart', s.config?.hooks?.poststart, hookState(s, 'running'), { warnOnly: true, warn });
   return s;
 }

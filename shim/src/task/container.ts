@@ -164,7 +164,8 @@ export class Container {
     const p = this.process(execId);
     p.check('start');
     if (p === this.init) {
-      startContainer(this.ctx.store, this.id, this.ctx.warn);
+      // Awaited so that an async poststart (hooks off the event loop) is waited for too.
+      await startContainer(this.ctx.store, this.id, this.ctx.warn);
     } else {
       this.init.check('exec');
       await launch(p, this.ctx, this.options, async (io, consoleSocket) => {
@@ -238,7 +239,8 @@ export class Container {
     if (p === this.init) {
       for (const e of this.execs.values()) if (e.state !== 'stopped' && e.state !== 'deleted' && e.state !== 'created') throw new ShoalError('INVALID_STATE', `cannot delete task with running exec ${e.execId}`);
       // Before the cgroup goes: removing it wakes v1 OOM eventfds.
-      this.stopOom();      await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
+      this.stopOom();
+      await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
       if (!p.exit && p.pid) await p.waitFor(DELETE_WAIT_MS);
       if (this.mountedRootfs) unmountRootfs(path.join(this.bundle, 'rootfs'));
       for (const f of ['init.pid', STATE_ROOT_FILE]) fs.rmSync(path.join(this.bundle, f), { force: true });
