@@ -25,6 +25,9 @@ const path = require('path');
 /** Debian packages the tests need; installed when missing. */
 const APT_PACKAGES = ['busybox-static', 'runc', 'crun', 'containerd', 'docker.io', 'podman', 'tmux', 'qemu-system-x86'];
 
+/** How long a suite may keep running after printing uvu's summary. */
+const HUNG_AFTER_SUMMARY_MS = 30_000;
+
 /** Per-suite time limit; SHOAL_SUITE_TIMEOUT (seconds) overrides it. */
 const SUITE_TIMEOUT_MS = (Number(process.env.SHOAL_SUITE_TIMEOUT) || 15 * 60) * 1000;
 /** Time between SIGTERM and SIGKILL of a timed-out suite's process group. */
@@ -268,9 +271,21 @@ function runSuite(args) {
     current = child;
     let out = '';
     let timedOut = false;
+    // A suite that printed uvu's summary but does not exit leaked a handle (a daemon, a timer):
+    // kill it after a grace period instead of waiting for the suite timeout.
+    let hungTimer = null;
+    let hung = false;
     child.stdout.on('data', (d) => {
       process.stdout.write(d);
       out += d;
+      if (!hungTimer && /Duration:\s/.test(stripAnsi(out))) {
+        hungTimer = setTimeout(() => {
+          hung = true;
+          process.stdout.write(`\n[harness] the suite printed its summary but did not exit within ${HUNG_AFTER_SUMMARY_MS / 1000}s (a leaked handle); killing\n`);
+          killGroup(child, 'SIGKILL');
+        }, HUNG_AFTER_SUMMARY_MS);
+        hungTimer.unref();
+      }
     });
     child.stderr.on('data', (d) => {
       process.stderr.write(d);
@@ -287,6 +302,7 @@ function runSuite(args) {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      if (hungTimer) clearTimeout(hungTimer);
       current = null;
       const describe = err
         ? `spawn error: ${err.message}`
@@ -295,7 +311,13 @@ function runSuite(args) {
           : signal
             ? `killed by ${signal}`
             : `code ${code}`;
-      const done = () => resolve({ code: timedOut || err || signal ? -1 : code, describe, text: stripAnsi(out) });
+      const done = () =>
+        resolve({
+          code: timedOut || err || signal ? -1 : code,
+          describe: hung ? 'did not exit after its summary (leaked handle)' : describe,
+          text: stripAnsi(out) + (hung ? '\n[harness] did not exit after its summary\n' : ''),
+          hung,
+        });
       // A process leaked by the suite may keep the pipes open: wait briefly, then stop reading.
       let open = 2;
       const drained = setTimeout(() => {
