@@ -111,7 +111,9 @@ export function startOrphanReaper(onReap?: (pid: number, info: ExitInfo) => void
     timer = null;
     const now = new Set<number>();
     for (const pid of children()) {
-      if (claimed.has(pid) || procStat(pid)?.state !== 'Z' || comm(pid) === 'shoal-init') continue;
+      // The helper's parent half is libuv's own child (Node reaps it): before its plan arrives it
+      // is "shoal-init" (or the sealed copy's "memfd:shoal-ini"), afterwards "shoal:[parent]".
+      if (claimed.has(pid) || procStat(pid)?.state !== 'Z' || isHelperParent(comm(pid))) continue;
       if (!seen.has(pid)) {
         now.add(pid);
         continue;
@@ -134,4 +136,9 @@ export function startOrphanReaper(onReap?: (pid: number, info: ExitInfo) => void
     process.off('SIGCHLD', onSigchld);
     if (timer) clearTimeout(timer);
   };
+}
+
+/** Whether a process name is the helper's parent half (a child Node spawned and reaps itself). */
+function isHelperParent(name: string | undefined): boolean {
+  return name === 'shoal-init' || name === 'shoal:[parent]' || (name ?? '').startsWith('memfd:shoal');
 }
