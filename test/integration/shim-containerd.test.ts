@@ -9,65 +9,25 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { cannotRun, CmdResult, Containerd, runInPty, skip, startContainerd } from '../lib/daemons';
-import { ociImageTar } from '../lib/image';
+import { Containerd, runInPty } from '../lib/daemons';
+import { ok, ready, ShimContainerd, SHIM_RUNTIME, startShimContainerd, taskStatuses, waitFor } from '../lib/shim-env';
 
-const RUNTIME = 'io.containerd.shoal.v2';
-const RELEASE = path.resolve(__dirname, '../../Release');
+const RUNTIME = SHIM_RUNTIME;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let cd: Containerd | undefined;
+let env: ShimContainerd | undefined;
 let image = '';
-let unavailable: string | undefined;
-let startError: Error | undefined;
 
 test.before(async () => {
-  unavailable = cannotRun(['containerd', 'ctr']);
-  if (!unavailable && !fs.existsSync(path.join(RELEASE, 'containerd-shim-shoal-v2'))) unavailable = 'containerd-shim-shoal-v2 is not built';
-  if (unavailable) return;
-  // containerd resolves io.containerd.shoal.v2 to containerd-shim-shoal-v2 on its PATH.
-  process.env.PATH = `${RELEASE}:${process.env.PATH}`;
-  try {
-    cd = await startContainerd({ namespace: `shoal-shim-${process.pid}` });
-    const oci = ociImageTar();
-    const r = cd.ctr(['images', 'import', oci.tar]);
-    if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
-    image = oci.name;
-  } catch (e) {
-    startError = e as Error;
-  }
+  env = await startShimContainerd(`shoal-shim-${process.pid}`);
+  image = env.image;
 });
 
 test.after(async () => {
-  await cd?.stop().catch(() => undefined);
+  await env?.cd?.stop().catch(() => undefined);
 });
 
-function ready(): Containerd | undefined {
-  if (unavailable) return void skip(unavailable);
-  if (startError) throw startError;
-  return cd!;
-}
-
-function ok(r: CmdResult, what: string): string {
-  assert.is(r.code, 0, `${what} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout.trim();
-}
-
-function taskStatus(c: Containerd, id: string): string | undefined {
-  for (const line of c.ctr(['tasks', 'ls']).stdout.split('\n').slice(1)) {
-    const [tid, , status] = line.trim().split(/\s+/);
-    if (tid === id) return status;
-  }
-  return undefined;
-}
-
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const taskStatus = (c: Containerd, id: string) => taskStatuses(c).get(id);
 
 /** Pids of live containerd-shim-shoal-v2 processes (the daemons: node running task/main.js). */
 function shimPids(): number[] {
@@ -94,7 +54,7 @@ async function removeAll(c: Containerd, ids: string[]): Promise<void> {
 }
 
 test('ctr run --rm /bin/true, and an exit code passes through', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const before = c.snapshot();
   ok(c.ctr(['run', '--runtime', RUNTIME, '--rm', image, `t-true-${process.pid}`, '/bin/true'], { timeoutMs: 60_000 }), 'ctr run /bin/true');
@@ -105,7 +65,7 @@ test('ctr run --rm /bin/true, and an exit code passes through', async () => {
 });
 
 test('run -d, exec (also --tty), ps, pause/resume, metrics, kill, delete', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const id = `t-d-${process.pid}`;
   const before = c.snapshot();
@@ -136,7 +96,7 @@ test('run -d, exec (also --tty), ps, pause/resume, metrics, kill, delete', async
 });
 
 test('20 containers in one namespace are served by one shim process', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const ids = Array.from({ length: 20 }, (_, i) => `t-many-${process.pid}-${i}`);
   const before = c.snapshot();
@@ -152,7 +112,7 @@ test('20 containers in one namespace are served by one shim process', async () =
 });
 
 test('ctr events shows the task events', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const id = `t-ev-${process.pid}`;
   const [nsenter, ...pre] = c.sandbox.nsenterArgs();
@@ -179,7 +139,7 @@ test('ctr events shows the task events', async () => {
 });
 
 test('metrics show the memory limit; an OOM kill shows as /tasks/oom in ctr events', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const id = `t-oom-${process.pid}`;
   const [nsenter, ...pre] = c.sandbox.nsenterArgs();

@@ -11,69 +11,32 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { cannotRun, CmdResult, Containerd, skip, startContainerd } from '../lib/daemons';
-import { ociImageTar } from '../lib/image';
+import { Containerd } from '../lib/daemons';
+import { ok, ready, ShimContainerd, SHIM_RUNTIME, startShimContainerd, taskStatuses, waitFor } from '../lib/shim-env';
 import { TtrpcClient } from '../../shim/src/ttrpc/client';
 
-const RUNTIME = 'io.containerd.shoal.v2';
-const RELEASE = path.resolve(__dirname, '../../Release');
+const RUNTIME = SHIM_RUNTIME;
 const TASK = 'containerd.task.v2.Task';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let cd: Containerd | undefined;
+let env: ShimContainerd | undefined;
 let containerdPid = 0;
 let image = '';
-let unavailable: string | undefined;
-let startError: Error | undefined;
 
 test.before(async () => {
-  unavailable = cannotRun(['containerd', 'ctr']);
-  if (!unavailable && !fs.existsSync(path.join(RELEASE, 'containerd-shim-shoal-v2'))) unavailable = 'containerd-shim-shoal-v2 is not built';
-  if (unavailable) return;
-  process.env.PATH = `${RELEASE}:${process.env.PATH}`;
-  try {
-    cd = await startContainerd({ namespace: `shoal-rob-${process.pid}` });
-    containerdPid = cd.pid;
-    const oci = ociImageTar();
-    const r = cd.ctr(['images', 'import', oci.tar]);
-    if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
-    image = oci.name;
-  } catch (e) {
-    startError = e as Error;
-  }
+  env = await startShimContainerd(`shoal-rob-${process.pid}`);
+  image = env.image;
+  containerdPid = env.cd?.pid ?? 0;
 });
 
 test.after(async () => {
-  await cd?.stop().catch(() => undefined);
+  await env?.cd?.stop().catch(() => undefined);
 });
 
-function ready(): Containerd | undefined {
-  if (unavailable) return void skip(unavailable);
-  if (startError) throw startError;
-  return cd!;
-}
-
-function ok(r: CmdResult, what: string): string {
-  assert.is(r.code, 0, `${what} exited ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout.trim();
-}
-
-/** Task status by id from `ctr tasks ls`. */
+/** Task status by id; `ctr tasks ls` must succeed. */
 function tasks(c: Containerd): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of ok(c.ctr(['tasks', 'ls']), 'tasks ls').split('\n').slice(1)) {
-    const [id, , status] = line.trim().split(/\s+/);
-    if (id) out.set(id, status);
-  }
-  return out;
-}
-
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+  ok(c.ctr(['tasks', 'ls']), 'tasks ls');
+  return taskStatuses(c);
 }
 
 function alive(pid: number): boolean {
@@ -128,7 +91,7 @@ async function removeAll(c: Containerd, ids: string[]): Promise<void> {
 }
 
 test('containerd restarts: it reconnects to the shim, the containers are intact', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const ids = [`r-a-${process.pid}`, `r-b-${process.pid}`];
   const before = c.snapshot();
@@ -152,7 +115,7 @@ test('containerd restarts: it reconnects to the shim, the containers are intact'
 });
 
 test('the shim SIGKILLed: containerd cleans up through `delete`, nothing leaks', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const id = `r-kill-${process.pid}`;
   const before = c.snapshot();
@@ -197,7 +160,7 @@ function header(length: number, stream: number, type: number): Buffer {
 }
 
 test('malformed and oversized frames drop that connection only; the shim keeps serving', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const id = `r-frame-${process.pid}`;
   try {
@@ -224,7 +187,7 @@ test('malformed and oversized frames drop that connection only; the shim keeps s
 });
 
 test('a slow Create (logging binary not ready) never delays ls, exec and kill of another container', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const busy = `r-busy-${process.pid}`;
   const slow = `r-slow-${process.pid}`;
@@ -257,7 +220,7 @@ test('a slow Create (logging binary not ready) never delays ls, exec and kill of
 });
 
 test('the shim exits and removes its socket once its last container was deleted', async () => {
-  const c = ready();
+  const c = ready(env);
   if (!c) return;
   const id = `r-last-${process.pid}`;
   run(c, id);

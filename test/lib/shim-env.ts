@@ -1,0 +1,73 @@
+/*
+ * Shared set-up of the tests that drive containerd-shim-shoal-v2 through a real containerd:
+ * containerd in its sandbox with build/Release on its PATH (so io.containerd.shoal.v2 resolves
+ * to our launcher), the busybox image imported, and the small ctr helpers the tests use.
+ */
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { cannotRun, CmdResult, Containerd, skip, startContainerd } from './daemons';
+import { ociImageTar } from './image';
+
+/** The runtime name containerd resolves to containerd-shim-shoal-v2. */
+export const SHIM_RUNTIME = 'io.containerd.shoal.v2';
+const RELEASE = path.resolve(__dirname, '../../Release');
+
+/** containerd for a shim test file: either running, unavailable here (skip), or failed (fail). */
+export interface ShimContainerd {
+  cd?: Containerd;
+  image: string;
+  unavailable?: string;
+  startError?: Error;
+}
+
+/** Start containerd with the shim on its PATH and import the test image (for test.before). */
+export async function startShimContainerd(namespace: string): Promise<ShimContainerd> {
+  let unavailable = cannotRun(['containerd', 'ctr']);
+  if (!unavailable && !fs.existsSync(path.join(RELEASE, 'containerd-shim-shoal-v2'))) unavailable = 'containerd-shim-shoal-v2 is not built';
+  if (unavailable) return { image: '', unavailable };
+  if (!(process.env.PATH ?? '').split(':').includes(RELEASE)) process.env.PATH = `${RELEASE}:${process.env.PATH}`;
+  let cd: Containerd | undefined;
+  try {
+    cd = await startContainerd({ namespace });
+    const oci = ociImageTar();
+    const r = cd.ctr(['images', 'import', oci.tar]);
+    if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
+    return { cd, image: oci.name };
+  } catch (e) {
+    return { cd, image: '', startError: e as Error };
+  }
+}
+
+/** The running containerd, or undefined after printing a skip; throws when it failed to start. */
+export function ready(s: ShimContainerd | undefined): Containerd | undefined {
+  if (!s) throw new Error('containerd was not started');
+  if (s.unavailable) return void skip(s.unavailable);
+  if (s.startError) throw s.startError;
+  return s.cd!;
+}
+
+/** Assert a command succeeded; its trimmed stdout. */
+export function ok(r: CmdResult, what: string): string {
+  assert.is(r.code, 0, `${what} exited ${r.code}: ${r.stderr}${r.stdout}`);
+  return r.stdout.trim();
+}
+
+/** Task status by id, from `ctr tasks ls`. */
+export function taskStatuses(c: Containerd): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of c.ctr(['tasks', 'ls']).stdout.split('\n').slice(1)) {
+    const [id, , status] = line.trim().split(/\s+/);
+    if (id) out.set(id, status);
+  }
+  return out;
+}
+
+/** Poll fn every 100 ms until it holds; throws naming `what` after timeoutMs. */
+export async function waitFor(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
