@@ -18,7 +18,8 @@ import { createCgroup, loadCgroup, planCgroup } from './cgroup/manager';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { procStat, waitGone } from './proc';
-import { ContainerState, StateStore } from './state';
+import { ContainerState, StateStore, initialState } from './state';
+import { containerCgroupOptions } from './create';
 import { computeStatus } from './status';
 import { destroyContainer } from './delete';
 
@@ -310,25 +311,12 @@ export async function restoreContainer(o: RestoreOptions): Promise<{ state: Cont
   fs.rmSync(log, { force: true });
 
   o.store.reserve(o.id);
-  const state: ContainerState = {
-    ociVersion: d.ociVersion,
-    id: o.id,
-    bundle,
-    rootfs,
-    pid: 0,
-    startTime: 0,
-    created: new Date().toISOString(),
-    owner: d.owner ?? '',
-    annotations: config.annotations ?? {},
-    phase: 'creating',
-    cgroup: null,
-    config,
-  };
+  const state = initialState(o.id, bundle, rootfs, { ...config, ociVersion: d.ociVersion }, d.owner ?? '');
   let cgroup: CgroupHandle | null = null;
   const criuRoot = path.join(o.store.dir(o.id), 'criu-root');
   let mounted = false;
   try {
-    const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, devices: [] };
+    const cgOpts = containerCgroupOptions(o.id, config);
     state.cgroup = planCgroup(cgOpts).toJSON();
     o.store.save(state);
     cgroup = createCgroup(cgOpts);

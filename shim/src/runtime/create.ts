@@ -3,13 +3,13 @@ import * as path from 'path';
 import type { ChildProcess } from 'child_process';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
-import { createCgroup, planCgroup } from './cgroup/manager';
+import { createCgroup, planCgroup, CreateCgroupOptions } from './cgroup/manager';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { runHooks, HookState } from './hooks';
 import { buildPlan } from './plan/build';
 import { procStat } from './proc';
-import { ContainerState, StateStore } from './state';
+import { ContainerState, StateStore, initialState } from './state';
 import { Helper, StdioEntry } from './helper';
 import { destroyContainer } from './delete';
 import { trace } from './trace';
@@ -37,6 +37,15 @@ export interface Created {
   /** The helper: in run mode it exits with the container's status. */
   helper: ChildProcess;
   config: Spec;
+}
+
+/**
+ * The cgroup of a container's config. devices: [] restricts the device cgroup as runc does
+ * (resources.devices, then its default allow list); linux.devices are nodes to create, not allow
+ * rules: runc adds none for them.
+ */
+export function containerCgroupOptions(id: string, config: Spec): CreateCgroupOptions {
+  return { id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, devices: [] };
 }
 
 /** The state JSON of runtime.md (what `state` prints and hooks receive). */
@@ -87,26 +96,11 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
     throw new ShoalError('INVALID_ARGUMENT', 'cannot use console socket if shoal will not allocate tty');
 
   o.store.reserve(o.id);
-  const state: ContainerState = {
-    ociVersion: config.ociVersion,
-    id: o.id,
-    bundle,
-    rootfs,
-    pid: 0,
-    startTime: 0,
-    created: new Date().toISOString(),
-    owner: '',
-    annotations: config.annotations ?? {},
-    phase: 'creating',
-    cgroup: null,
-    config,
-  };
+  const state = initialState(o.id, bundle, rootfs, config);
   let cgroup: CgroupHandle | null = null;
   try {
     // Record the cgroup before it exists, so a crash at any point leaves it findable.
-    // devices: [] restricts the device cgroup as runc does (resources.devices, then its default
-    // allow list). linux.devices are nodes to create, not allow rules: runc adds none for them.
-    const cgOpts = { id: o.id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, devices: [] };
+    const cgOpts = containerCgroupOptions(o.id, config);
     state.cgroup = planCgroup(cgOpts).toJSON();
     o.store.save(state);
     cgroup = createCgroup(cgOpts);

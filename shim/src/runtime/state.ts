@@ -27,6 +27,24 @@ export interface ContainerState {
   systemdCgroup?: boolean;
 }
 
+/** The state of a container that is being created: no pid yet, cgroup recorded next. */
+export function initialState(id: string, bundle: string, rootfs: string, config: Spec, owner = ''): ContainerState {
+  return {
+    ociVersion: config.ociVersion,
+    id,
+    bundle,
+    rootfs,
+    pid: 0,
+    startTime: 0,
+    created: new Date().toISOString(),
+    owner,
+    annotations: config.annotations ?? {},
+    phase: 'creating',
+    cgroup: null,
+    config,
+  };
+}
+
 const ID_RE = /^[\w+\-.]+$/;
 
 /** Check a container id the way runc does: no path separators, no "." or "..". */
