@@ -17,7 +17,7 @@ import { loadConfig } from '../../../spec/src/validate';
 import { createCgroup, loadCgroup, planCgroup } from './cgroup/manager';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
-import { procStat, waitGone } from './proc';
+import { procStat, waitGone, writePidFile } from './proc';
 import { ContainerState, StateStore, initialState } from './state';
 import { containerCgroupOptions } from './create';
 import { computeStatus } from './status';
@@ -234,7 +234,7 @@ export async function checkpointContainer(o: CheckpointOptions): Promise<void> {
   fs.writeFileSync(path.join(image, DESCRIPTOR_FILE), JSON.stringify(descriptor, null, 2));
   if (!o.leaveRunning && !o.preDump) {
     // CRIU killed the tree; wait until the init is really gone so `state` says stopped.
-    if (!waitGone(s.pid, s.startTime, 5000)) o.warn(`checkpoint: init ${s.pid} still alive after the dump`);
+    if (!(await waitGone(s.pid, s.startTime, 5000))) o.warn(`checkpoint: init ${s.pid} still alive after the dump`);
   }
 }
 
@@ -270,13 +270,6 @@ function releaseRoot(dir: string): boolean {
   }
 }
 
-/** Write the pid file as runc does (temp file renamed into place). */
-function writePidFile(file: string, pid: number): void {
-  const abs = path.resolve(file);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
-  fs.writeFileSync(tmp, String(pid));
-  fs.renameSync(tmp, abs);
-}
 
 /**
  * `restore`: rebuild a checkpointed container under `id`: recreate its cgroup, let CRIU restore

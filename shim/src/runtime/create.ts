@@ -8,7 +8,7 @@ import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { runHooks, HookState } from './hooks';
 import { buildPlan } from './plan/build';
-import { procStat } from './proc';
+import { procStat, writePidFile } from './proc';
 import { ContainerState, StateStore, initialState } from './state';
 import { Helper, StdioEntry } from './helper';
 import { destroyContainer } from './delete';
@@ -53,13 +53,6 @@ export function hookState(s: ContainerState, status: string): HookState {
   return { ociVersion: s.ociVersion, id: s.id, status, pid: s.pid || undefined, bundle: s.bundle, annotations: s.annotations };
 }
 
-/** Write the pid file the way runc does: a temp file renamed into place. */
-function writePidFile(file: string, pid: number): void {
-  const abs = path.resolve(file);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
-  fs.writeFileSync(tmp, String(pid));
-  fs.renameSync(tmp, abs);
-}
 
 /**
  * Create a container: validate config.json, reserve the state dir, create the cgroup, start the

@@ -1,7 +1,7 @@
 import { loadCgroup } from './cgroup/manager';
 import { ShoalError } from './errors';
 import { runHooks } from './hooks';
-import { signalProcess, waitGoneAsync } from './proc';
+import { signalProcess, waitGone } from './proc';
 import { ContainerState, StateStore } from './state';
 import { computeStatus, can } from './status';
 import { sharingRequested } from '../layers/config';
@@ -16,7 +16,7 @@ export async function destroyContainer(
   s: ContainerState,
   opts: { warn: (m: string) => void; runPoststop: boolean },
 ): Promise<void> {
-  if (s.pid && signalProcess(s.pid, s.startTime, 9)) await waitGoneAsync(s.pid, s.startTime, 5000);
+  if (s.pid && signalProcess(s.pid, s.startTime, 9)) await waitGone(s.pid, s.startTime, 5000);
   if (s.cgroup) {
     try {
       await loadCgroup(s.cgroup).destroy();

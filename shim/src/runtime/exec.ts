@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import type { ChildProcess } from 'child_process';
 import type { Process } from '../../../spec/src/config';
@@ -8,6 +7,7 @@ import { runHelper, StdioEntry } from './helper';
 import { buildExecPlan } from './plan/exec';
 import { StateStore } from './state';
 import { computeStatus } from './status';
+import { writePidFile } from './proc';
 
 /** What `exec` takes. */
 export interface ExecOptions {
@@ -43,11 +43,6 @@ export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper
   });
   let pid = 0;
   const helper = await runHelper(plan, { passFds: o.preserveFds ?? 0, cwd: '/', stdio: o.stdio, events: { onPid: (p) => (pid = p) } });
-  if (o.pidFile) {
-    const abs = path.resolve(o.pidFile);
-    const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
-    fs.writeFileSync(tmp, String(pid));
-    fs.renameSync(tmp, abs);
-  }
+  if (o.pidFile) writePidFile(o.pidFile, pid);
   return { pid, helper };
 }

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 
 /** What /proc/<pid>/stat says about a process that matters to the runtime. */
 export interface ProcStat {
@@ -29,25 +30,6 @@ export function isAlive(pid: number, startTime: number): boolean {
   return !!st && st.startTime === startTime && st.state !== 'Z' && st.state !== 'X';
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/** Block the thread for ms milliseconds (the CLI is synchronous by design). */
-export function sleepSync(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
-
-/** Wait until (pid, startTime) is gone or a zombie, for at most timeoutMs. Returns whether it is. */
-export function waitGone(pid: number, startTime: number, timeoutMs: number): boolean {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 1;
-  while (isAlive(pid, startTime)) {
-    if (Date.now() > deadline) return false;
-    sleepSync(delay);
-    delay = Math.min(delay * 2, 20);
-  }
-  return true;
-}
-
 /** Signal (pid, startTime) only if it is still that process: a reused pid is never signalled. */
 export function signalProcess(pid: number, startTime: number, signal: number): boolean {
   if (!isAlive(pid, startTime)) return false;
@@ -60,8 +42,11 @@ export function signalProcess(pid: number, startTime: number, signal: number): b
   }
 }
 
-/** waitGone without blocking the event loop (the shim serves other containers meanwhile). */
-export async function waitGoneAsync(pid: number, startTime: number, timeoutMs: number): Promise<boolean> {
+/**
+ * Wait until (pid, startTime) is gone or a zombie, for at most timeoutMs, without blocking the
+ * event loop (the shim serves other containers meanwhile). Returns whether it is.
+ */
+export async function waitGone(pid: number, startTime: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
   while (isAlive(pid, startTime)) {
@@ -70,4 +55,12 @@ export async function waitGoneAsync(pid: number, startTime: number, timeoutMs: n
     delay = Math.min(delay * 2, 20);
   }
   return true;
+}
+
+/** Write a pid file the way runc does: a temp file renamed into place, so readers never see half. */
+export function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
+  fs.writeFileSync(tmp, String(pid));
+  fs.renameSync(tmp, abs);
 }
