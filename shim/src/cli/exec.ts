@@ -1,13 +1,12 @@
 import * as fs from 'fs';
-import { constants } from 'os';
 import type { Context } from './context';
 import { parseArgs, str, bool, num, requireId } from './args';
 import type { Process } from '../../../spec/src/config';
 import { execProcess } from '../runtime/exec';
 import { ShoalError } from '../runtime/errors';
+import { forwardSignals } from './forward';
 import { listenConsole, proxyConsole, OwnConsole } from './console';
 
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 
 /**
  * `shoal exec [flags] ID [COMMAND ARGS...]` or `exec --process FILE ID`. Without --process the
@@ -83,25 +82,12 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     helper.unref();
     return 0;
   }
-  const handlers = FORWARDED.map((sig) => {
-    const h = () => {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* gone */
-      }
-    };
-    process.on(sig, h);
-    return [sig, h] as const;
-  });
+  const fwd = forwardSignals(helper, pid);
   try {
-    const code = await new Promise<number>((resolve) => {
-      if (helper.exitCode !== null) return resolve(helper.exitCode);
-      helper.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? constants.signals[sig] : 0)));
-    });
+    const code = await fwd.exited;
     await stopProxy?.();
     return code;
   } finally {
-    for (const [sig, h] of handlers) process.off(sig, h);
+    fwd.stop();
   }
 }

@@ -5,11 +5,11 @@ import { createContainer } from '../runtime/create';
 import { startContainer } from '../runtime/start';
 import { deleteContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
+import { forwardSignals } from './forward';
 import { listenConsole, proxyConsole, OwnConsole } from './console';
 import * as fs from 'fs';
 import * as path from 'path';
 
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
 /**
  * `shoal run [-d] ID`: create + start. In the foreground it forwards signals to the container,
@@ -48,30 +48,16 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     }
     return 0;
   }
-  const exited = new Promise<number>((resolve) => {
-    if (c.helper.exitCode !== null) resolve(c.helper.exitCode);
-    c.helper.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? require('os').constants.signals[sig] : 0)));
-  });
-  const handlers = FORWARDED.map((sig) => {
-    const h = () => {
-      try {
-        process.kill(c.state.pid, sig);
-      } catch {
-        /* already gone */
-      }
-    };
-    process.on(sig, h);
-    return [sig, h] as const;
-  });
+  const fwd = forwardSignals(c.helper, c.state.pid);
   try {
     await startContainer(ctx.store, id, ctx.warn);
     trace('started');
-    const code = await exited;
+    const code = await fwd.exited;
     trace('container exited');
     await stopProxy?.();
     return code;
   } finally {
-    for (const [sig, h] of handlers) process.off(sig, h);
+    fwd.stop();
     if (!bool(p, 'keep')) await deleteContainer(ctx.store, id, true, ctx.warn);
     trace('deleted');
   }

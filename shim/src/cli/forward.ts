@@ -1,0 +1,35 @@
+import type { ChildProcess } from 'child_process';
+import { constants } from 'os';
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
+
+/** A foreground process: its exit status, and the signal forwarding to stop afterwards. */
+export interface Forwarding {
+  /** The helper's exit status: the process's code, or 128+signal when it was killed. */
+  exited: Promise<number>;
+  /** Stop forwarding this shoal process's signals. */
+  stop(): void;
+}
+
+/**
+ * Forward the signals a foreground `run` or `exec` receives to the container process (pid), and
+ * follow the helper, which stays the process's parent in that mode and exits with its status.
+ */
+export function forwardSignals(helper: ChildProcess, pid: number): Forwarding {
+  const exited = new Promise<number>((resolve) => {
+    if (helper.exitCode !== null) return resolve(helper.exitCode);
+    helper.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? constants.signals[sig] : 0)));
+  });
+  const handlers = FORWARDED.map((sig) => {
+    const h = () => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return { exited, stop: () => handlers.forEach(([sig, h]) => process.off(sig, h)) };
+}
