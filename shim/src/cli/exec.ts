@@ -5,7 +5,8 @@ import type { Process } from '../../../spec/src/config';
 import { execProcess } from '../runtime/exec';
 import { ShoalError } from '../runtime/errors';
 import { forwardSignals } from './forward';
-import { listenConsole, proxyConsole, OwnConsole } from './console';
+import { proxyConsole } from './console';
+import { ConsoleSocket } from '../task/console';
 
 
 /**
@@ -66,8 +67,8 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     if (bool(p, 'no-new-privs')) proc.noNewPrivileges = true;
   }
   const detach = bool(p, 'detach');
-  let own: OwnConsole | undefined;
-  if (proc.terminal && !detach && !str(p, 'console-socket')) own = await listenConsole(ctx.store.dir(id));
+  let own: ConsoleSocket | undefined;
+  if (proc.terminal && !detach && !str(p, 'console-socket')) own = await ConsoleSocket.listen();
   const { pid, helper } = await execProcess({
     store: ctx.store,
     id,
@@ -76,8 +77,18 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     pidFile: str(p, 'pid-file'),
     consoleSocket: own?.path ?? str(p, 'console-socket'),
     preserveFds: num(p, 'preserve-fds'),
-  }).finally(() => own?.close());
-  const stopProxy = own ? proxyConsole(await own.master) : undefined;
+  }).catch((e) => {
+    own?.close();
+    throw e;
+  });
+  let stopProxy: (() => Promise<void>) | undefined;
+  if (own) {
+    try {
+      stopProxy = proxyConsole(await own.receive());
+    } finally {
+      own.close();
+    }
+  }
   if (detach) {
     helper.unref();
     return 0;

@@ -6,7 +6,8 @@ import { startContainer } from '../runtime/start';
 import { deleteContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
 import { forwardSignals } from './forward';
-import { listenConsole, proxyConsole, OwnConsole } from './console';
+import { proxyConsole } from './console';
+import { ConsoleSocket } from '../task/console';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -20,10 +21,9 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   const id = requireId(p, 'run');
   const detach = bool(p, 'detach');
   // `run -t` in the foreground: shoal itself receives the pty and proxies this terminal.
-  let own: OwnConsole | undefined;
+  let own: ConsoleSocket | undefined;
   if (!detach && !str(p, 'console-socket') && wantsTerminal(str(p, 'bundle') ?? '.')) {
-    fs.mkdirSync(ctx.root, { recursive: true, mode: 0o711 });
-    own = await listenConsole(ctx.root);
+    own = await ConsoleSocket.listen();
   }
   let stopProxy: (() => Promise<void>) | undefined;
   const c = await createContainer({
@@ -36,8 +36,17 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     noPivot: bool(p, 'no-pivot'),
     mode: detach ? 'create' : 'run',
     warn: ctx.warn,
-  }).finally(() => own?.close());
-  if (own) stopProxy = proxyConsole(await own.master);
+  }).catch((e) => {
+    own?.close();
+    throw e;
+  });
+  if (own) {
+    try {
+      stopProxy = proxyConsole(await own.receive());
+    } finally {
+      own.close();
+    }
+  }
   if (detach) {
     c.helper.unref();
     try {
