@@ -64,6 +64,31 @@ static int mkdir_p_in(int rootfd, const char *path, mode_t mode) {
   return sys_openat2(rootfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
 }
 
+/* The directory that holds `path` inside the root (created if missing), as a real directory fd
+ * that can create entries (an O_PATH fd cannot); *name is set to the last component, inside buf.
+ * Returns -1 with errno set. */
+static int parent_dir_in(int rootfd, const char *path, char *buf, size_t n, const char **name) {
+  snprintf(buf, n, "%s", rel(path));
+  char *slash = strrchr(buf, '/');
+  int pfd;
+  if (slash) {
+    *slash = 0;
+    *name = slash + 1;
+    pfd = mkdir_p_in(rootfd, buf, 0755);
+  } else {
+    *name = buf;
+    pfd = dup(rootfd);
+  }
+  if (pfd < 0) return -1;
+  char pp[64];
+  snprintf(pp, sizeof pp, "/proc/self/fd/%d", pfd);
+  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int saved = errno;
+  close(pfd);
+  errno = saved;
+  return dfd;
+}
+
 /* Resolve (creating if needed) a mount target inside the root: a directory, or a file when
  * want_file. Returns an O_PATH fd. */
 static int target_in(int rootfd, const char *path, int want_file) {
@@ -71,24 +96,8 @@ static int target_in(int rootfd, const char *path, int want_file) {
   int fd = sys_openat2(rootfd, rel(path), O_PATH | O_CLOEXEC, 0, IN_ROOT);
   if (fd >= 0 || errno != ENOENT) return fd;
   char parent[PATH_MAX];
-  snprintf(parent, sizeof parent, "%s", rel(path));
-  char *slash = strrchr(parent, '/');
-  int pfd;
   const char *name;
-  if (slash) {
-    *slash = 0;
-    pfd = mkdir_p_in(rootfd, parent, 0755);
-    name = slash + 1;
-  } else {
-    pfd = dup(rootfd);
-    name = parent;
-  }
-  if (pfd < 0) return -1;
-  /* O_PATH fds cannot create; reopen the parent as a real directory fd. */
-  char pp[64];
-  snprintf(pp, sizeof pp, "/proc/self/fd/%d", pfd);
-  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  close(pfd);
+  int dfd = parent_dir_in(rootfd, path, parent, sizeof parent, &name);
   if (dfd < 0) return -1;
   int f = openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (f >= 0) close(f);
@@ -394,24 +403,11 @@ int device_create(const struct rec *r, const char *rootfs, int userns, struct er
     return rc < 0 ? fail(e, "bind device", err, where, "") : 0;
   }
   char parent[PATH_MAX];
-  snprintf(parent, sizeof parent, "%s", rel(path));
-  char *slash = strrchr(parent, '/');
-  const char *name = parent;
-  int pfd;
-  if (slash) {
-    *slash = 0;
-    name = slash + 1;
-    pfd = mkdir_p_in(rootfd, parent, 0755);
-  } else {
-    pfd = dup(rootfd);
-  }
+  const char *name;
+  int dfd = parent_dir_in(rootfd, path, parent, sizeof parent, &name);
+  int err = errno;
   close(rootfd);
-  if (pfd < 0) return fail(e, "create device", errno, where, "parent directory");
-  char pp[64];
-  fdpath(pp, sizeof pp, pfd);
-  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  close(pfd);
-  if (dfd < 0) return fail(e, "create device", errno, where, "");
+  if (dfd < 0) return fail(e, "create device", err, where, "parent directory");
   mode_t ftype = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
   unlinkat(dfd, name, 0);
   int rc = 0;
@@ -425,29 +421,16 @@ int device_create(const struct rec *r, const char *rootfs, int userns, struct er
 /* OP_SYMLINK: target, linkpath. An existing link is left alone. */
 int symlink_create(const struct rec *r, const char *rootfs, struct err *e) {
   if (r->argc < 2) return fail(e, "symlink", EINVAL, "", "short record");
-  char parent[PATH_MAX];
-  snprintf(parent, sizeof parent, "%s", rel(r->argv[1]));
-  char *slash = strrchr(parent, '/');
-  const char *name = parent;
-  int rootfd = open_root(rootfs);
-  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
-  int pfd;
-  if (slash) {
-    *slash = 0;
-    name = slash + 1;
-    pfd = mkdir_p_in(rootfd, parent, 0755);
-  } else {
-    pfd = dup(rootfd);
-  }
-  close(rootfd);
   char where[PATH_MAX + 16];
   snprintf(where, sizeof where, "%s%s", rootfs, r->argv[1]);
-  if (pfd < 0) return fail(e, "symlink", errno, where, "");
-  char pp[64];
-  fdpath(pp, sizeof pp, pfd);
-  int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  close(pfd);
-  if (dfd < 0) return fail(e, "symlink", errno, where, "");
+  int rootfd = open_root(rootfs);
+  if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
+  char parent[PATH_MAX];
+  const char *name;
+  int dfd = parent_dir_in(rootfd, r->argv[1], parent, sizeof parent, &name);
+  int perr = errno;
+  close(rootfd);
+  if (dfd < 0) return fail(e, "symlink", perr, where, "");
   int rc = symlinkat(r->argv[0], dfd, name);
   int err = errno;
   close(dfd);
