@@ -6,7 +6,7 @@ import { ShoalError } from './errors';
 import { runHelper, StdioEntry } from './helper';
 import { buildExecPlan } from './plan/exec';
 import { StateStore } from './state';
-import { computeStatus } from './status';
+import { computeStatus, can } from './status';
 import { writePidFile } from './proc';
 
 /** What `exec` takes. */
@@ -31,7 +31,7 @@ export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper
   const s = o.store.load(o.id);
   const status = computeStatus(s, o.store.fifo(o.id));
   if (status === 'paused') throw new ShoalError('INVALID_STATE', 'cannot exec in a paused container');
-  if (status !== 'running' && status !== 'created') throw new ShoalError('INVALID_STATE', `cannot exec in a ${status} container`);
+  if (!can.exec(status)) throw new ShoalError('INVALID_STATE', `cannot exec in a ${status} container`);
   if (!o.process.args?.length) throw new ShoalError('INVALID_ARGUMENT', 'process args cannot be empty');
   if (o.process.terminal && !o.consoleSocket && o.detach) throw new ShoalError('INVALID_ARGUMENT', 'cannot allocate tty if shoal will detach without setting console socket');
   const procsFiles = s.cgroup ? loadCgroup(s.cgroup).procsFiles() : [];
