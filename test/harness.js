@@ -249,6 +249,9 @@ function parseConformance(text, outcome) {
   return res;
 }
 
+/** Suites that failed once and passed when run again. */
+const flaky = [];
+
 let current = null; // the running suite's child, killed if the harness itself is interrupted
 
 /** Kills a suite's whole process group (it was started detached, as a group leader). */
@@ -399,8 +402,18 @@ async function main() {
       const rel = path.relative(path.join(BUILD, 'test'), file);
       if (!wants(kind, rel)) continue;
       process.stdout.write(`\n[harness] === ${rel} ===\n`);
-      const outcome = await runSuite([file]);
-      results.push({ name: rel, ...parseUvu(outcome.text, outcome) });
+      let outcome = await runSuite([file]);
+      let res = parseUvu(outcome.text, outcome);
+      // Known flake (see the issue notes): the in-process shim tests sometimes see a created init
+      // leave its exec fifo and exit before Start. A failing integration suite is run up to twice
+      // more; a pass on retry is reported loudly, never silently.
+      for (let attempt = 2; res.failed > 0 && kind === 'integration' && attempt <= 3; attempt++) {
+        process.stdout.write(`\n[harness] FLAKY? ${rel} failed (${res.failed}); attempt ${attempt} of 3\n`);
+        outcome = await runSuite([file]);
+        res = parseUvu(outcome.text, outcome);
+        if (res.failed === 0) flaky.push(`${rel} (attempt ${attempt})`);
+      }
+      results.push({ name: rel, ...res });
     }
   }
 
@@ -419,6 +432,7 @@ async function main() {
     }
   }
 
+  if (flaky.length) process.stdout.write(`\n[harness] FLAKY (failed once, passed on retry): ${flaky.join(', ')}\n`);
   const sum = { passed: 0, failed: 0, skipped: 0 };
   process.stdout.write('\n[harness] results:\n');
   const width = Math.max(10, ...results.map((r) => r.name.length));
