@@ -191,6 +191,41 @@ test('rootfs mounts from Create are mounted on <bundle>/rootfs and unmounted by 
     assert.not.ok(mounted(), 'unmounted');
   }));
 
+test('a process that exits while Start runs: Start succeeds, /tasks/exit comes after /tasks/start', () =>
+  withCleanup(async (defer) => {
+    // `true` exits as soon as exec.fifo releases it, often before Start's own bookkeeping.
+    const { svc, bundle, id } = setup(defer, { process: { args: ['true'] } });
+    const events: string[] = [];
+    (svc as unknown as { opts: { publish: (t: string, _: unknown, e: Msg) => void } }).opts.publish = (t, _, e) => events.push(`${t}${e.exec_id ? ` ${e.exec_id}` : ''}`);
+    await svc.Create({ id, bundle });
+    const { pid } = await svc.Start({ id });
+    assert.ok(pid > 0);
+    assert.is((await svc.Wait({ id })).exit_status, 0);
+    assert.equal(events, ['/tasks/create', '/tasks/start', '/tasks/exit']);
+    await svc.Delete({ id });
+    // Many short-lived containers in one service: every Start must succeed.
+    for (let i = 0; i < 15; i++) {
+      const cid = `${id}-${i}`;
+      const b = makeBundle({ process: { args: ['true'] } });
+      try {
+        await svc.Create({ id: cid, bundle: b });
+        await svc.Start({ id: cid });
+        assert.is((await svc.Wait({ id: cid })).exit_status, 0, `container ${i}`);
+        await svc.Delete({ id: cid });
+      } finally {
+        if (svc.containers.has(cid)) {
+          await svc.Kill({ id: cid, signal: 9, all: true }).catch(() => undefined);
+          await svc.Delete({ id: cid }).catch(() => undefined);
+        }
+        fs.rmSync(b, { recursive: true, force: true });
+      }
+    }
+    const starts = events.filter((e) => e === '/tasks/start').length, exits = events.filter((e) => e === '/tasks/exit').length;
+    assert.is(starts, 16);
+    assert.is(exits, 16);
+    for (let i = 0; i < events.length; i++) if (events[i] === '/tasks/exit') assert.is(events[i - 1], '/tasks/start', 'every exit follows its start');
+  }));
+
 test('delete a created container kills its init', () =>
   withCleanup(async (defer) => {
     const { svc, bundle, id } = setup(defer, { process: { args: ['sleep', '100'] } });

@@ -42,6 +42,31 @@ test('exit is never refused and a created process can be deleted or killed', () 
   assert.is(next('running', 'exec'), 'running');
 });
 
+test('ShimProcess: an exit while Start runs is held until releaseExit, after the start transition', async () => {
+  const p = new ShimProcess('c1', '', stdio);
+  const seen: string[] = [];
+  p.onExit((q) => seen.push(`exit ${q.exit!.status} in ${q.state}`));
+  p.holdExit();
+  p.setExited(0); // the init ran `true` and was reaped before Start finished
+  assert.is(p.state, 'created', 'exit not applied while held');
+  assert.is(p.exit, null);
+  p.apply('start');
+  seen.push('start');
+  p.releaseExit();
+  assert.is(p.state, 'stopped');
+  assert.equal(seen, ['start', 'exit 0 in stopped']);
+  assert.is((await p.wait()).status, 0);
+  // Without a held exit, release does nothing; holds nest.
+  const q = new ShimProcess('c2', 'e1', stdio);
+  q.holdExit();
+  q.holdExit();
+  q.setExited(5);
+  q.releaseExit();
+  assert.is(q.exit, null, 'still held by the outer hold');
+  q.releaseExit();
+  assert.is(q.exit!.status, 5);
+});
+
 test('status codes of containerd.task.v2.Status', () => {
   assert.equal((['created', 'running', 'paused', 'stopped', 'deleted'] as ProcState[]).map(statusCode), [1, 2, 4, 3, 3]);
 });

@@ -16,7 +16,8 @@ export class ShoalError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details: { errno?: string; stage?: string; path?: string } = {},
+    /** Machine-readable parts (not named `details`: test runners print that field as text). */
+    readonly info: { errno?: string; stage?: string; path?: string } = {},
   ) {
     super(message);
     this.name = 'ShoalError';

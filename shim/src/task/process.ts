@@ -43,6 +43,9 @@ export class ShimProcess {
   private resolveExit!: (e: ExitRecord) => void;
   private readonly exited: Promise<ExitRecord>;
   private readonly exitListeners: ((p: ShimProcess) => void)[] = [];
+  /** While > 0 an exit is held back (Start in flight), as containerd's runc shim does. */
+  private holds = 0;
+  private heldExit: ExitRecord | null = null;
 
   constructor(
     /** The container id. */
@@ -85,9 +88,30 @@ export class ShimProcess {
     this.watched.exited.then((info) => this.setExited(info.status));
   }
 
+  /**
+   * Holds back the exit until `releaseExit`: a process may exit while Start is still running
+   * (a short command released from exec.fifo), and its exit must neither fail Start's own state
+   * transition nor be published before /tasks/start.
+   */
+  holdExit(): void {
+    this.holds++;
+  }
+
+  /** Ends a `holdExit`; an exit that came meanwhile is recorded now. */
+  releaseExit(): void {
+    if (--this.holds > 0 || !this.heldExit) return;
+    const held = this.heldExit;
+    this.heldExit = null;
+    this.setExited(held.status, held.exitedAt);
+  }
+
   /** Records the exit (the first one wins) and wakes Wait. */
   setExited(status: number, when = new Date()): void {
     if (this.exit) return;
+    if (this.holds > 0) {
+      this.heldExit ??= { status, exitedAt: when };
+      return;
+    }
     this.exit = { status, exitedAt: when };
     this.state = next(this.state, 'exit');
     this.resolveExit(this.exit);

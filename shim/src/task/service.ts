@@ -123,10 +123,17 @@ export class TaskService {
   /** Start: releases the init, or starts an exec. */
   async Start(r: Msg): Promise<Msg> {
     const c = this.container(r.id);
-    const p = await c.start(r.exec_id);
-    if (p.execId) this.publish('/tasks/exec-started', 'TaskExecStarted', { container_id: c.id, exec_id: p.execId, pid: p.pid });
-    else this.publish('/tasks/start', 'TaskStart', { container_id: c.id, pid: p.pid });
-    return { pid: p.pid };
+    // An exit during Start (a short command) is recorded and published after the start event.
+    const p = c.process(r.exec_id);
+    p.holdExit();
+    try {
+      await c.start(r.exec_id);
+      if (p.execId) this.publish('/tasks/exec-started', 'TaskExecStarted', { container_id: c.id, exec_id: p.execId, pid: p.pid });
+      else this.publish('/tasks/start', 'TaskStart', { container_id: c.id, pid: p.pid });
+      return { pid: p.pid };
+    } finally {
+      p.releaseExit();
+    }
   }
 
   /** Delete: removes an exec, or the container (which must be created or stopped). */

@@ -64,7 +64,7 @@ export class TtrpcError extends Error {
   constructor(
     readonly code: number,
     message: string,
-    readonly details: RpcStatus['details'] = [],
+    readonly statusDetails: RpcStatus['details'] = [],
   ) {
     super(message);
     this.name = 'TtrpcError';

@@ -50,7 +50,7 @@ export function applyWrites(dir: string, writes: CgroupWrite[]): void {
     try {
       writeCgroupFile(path.join(dir, w.file), w.value);
     } catch (err) {
-      const errno = err instanceof ShoalError ? err.details.errno : undefined;
+      const errno = err instanceof ShoalError ? err.info.errno : undefined;
       if (w.optional && errno === 'ENOENT') continue;
       if (w.fallback && errno === 'ENOENT') {
         applyWrites(dir, [w.fallback]);
