@@ -185,19 +185,33 @@ static int proc_write(const char *rel, const char *data) {
   return 0;
 }
 
+/*
+ * Place the child in its cgroups. The first write to a cgroup v1 cgroup.procs waits for an RCU
+ * grace period (cgroup_threadgroup_rwsem: 5-15 ms), so this runs while the child already sets up
+ * its mounts; the child waits for the 'c' that follows before anything that depends on its cgroup.
+ */
+static int join_cgroups(pid_t pid, struct err *e) {
+  char buf[32];
+  int ncg = 0, n = snprintf(buf, sizeof buf, "%d", pid);
+  for (uint32_t i = 0; i < plan.n; i++) {
+    const struct rec *r = &plan.recs[i];
+    if (r->op != OP_CGROUP_PROCS) continue;
+    int fd = cgroup_fds[ncg];
+    cgroup_fds[ncg++] = -1;
+    ssize_t w = write(fd, buf, (size_t)n);
+    int err = errno;
+    close(fd);
+    if (w != n) return fail(e, "join cgroup", w < 0 ? err : EIO, r->argv[0], "");
+  }
+  return 0;
+}
+
+/* Everything else the parent sets on the child before releasing it: rlimits, oom score, id maps. */
 static int setup_child_from_parent(pid_t pid, struct err *e) {
-  char path[128], buf[64];
-  int ncg = 0;
+  char path[128];
   for (uint32_t i = 0; i < plan.n; i++) {
     const struct rec *r = &plan.recs[i];
     switch (r->op) {
-    case OP_CGROUP_PROCS: {
-      int n = snprintf(buf, sizeof buf, "%d", pid);
-      int fd = cgroup_fds[ncg++];
-      if (write(fd, buf, (size_t)n) != n) return fail(e, "join cgroup", errno, r->argv[0], "");
-      close(fd);
-      break;
-    }
     case OP_OOM_SCORE_ADJ:
       snprintf(path, sizeof path, "%d/oom_score_adj", pid);
       if (proc_write(path, r->argv[0]) < 0) return fail(e, "oom_score_adj", errno, path, r->argv[0]);
@@ -567,19 +581,41 @@ static int set_user(const struct rec *r, const struct rec *caps, struct err *e) 
   return 0;
 }
 
-static void child(int go_fd, int clone_flags) {
-  struct err e = {0};
-  unsigned char go[5];
-  /* Wait until the parent has placed us in our cgroups and written the id maps; it sends 'g' and
-   * our pid in its pid namespace. If it failed instead, it reports the error and kills us. */
-  if (read_full(go_fd, go, sizeof go) < 0 || go[0] != 'g') _exit(1);
-  host_pid = (pid_t)((uint32_t)go[1] | ((uint32_t)go[2] << 8) | ((uint32_t)go[3] << 16) | ((uint32_t)go[4] << 24));
+/* The child's end of the release channel: 'g' + pid, then 'c' once it is in its cgroups. */
+static int go_fd = -1;
+
+/*
+ * Wait until the parent has placed us in our cgroups (its 'c'), then apply what depends on them:
+ * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
+ * namespace, cgroup mounts, hooks, the scheduler and READY; a no-op after the first call.
+ */
+static void wait_cgroups(void) {
+  if (go_fd < 0) return;
+  unsigned char c;
+  /* EOF: the parent failed (it reports the error) and kills us. */
+  if (read_full(go_fd, &c, 1) < 0 || c != 'c') _exit(1);
   close(go_fd);
-  prctl(PR_SET_NAME, "shoal:[init]", 0, 0, 0);
-  if (setsid() < 0) { fail(&e, "setsid", errno, "", ""); die(&e); }
-  /* execCPUAffinity.final, once we are in the container's cgroup. */
+  go_fd = -1;
+  struct err e = {0};
   const struct rec *aff = plan_find(&plan, OP_CPU_AFFINITY);
   if (aff && aff->argc >= 2) CHECK(set_affinity(aff->argv[1], "final", &e));
+}
+
+/* A mount that shows the cgroup hierarchy as seen from the process's own cgroup (namespace). */
+static int is_cgroup_mount(const struct rec *r) {
+  return r->argc > 2 && (strcmp(r->argv[2], "cgroup") == 0 || strcmp(r->argv[2], "cgroup2") == 0);
+}
+
+static void child(int fd, int clone_flags) {
+  struct err e = {0};
+  unsigned char go[5];
+  go_fd = fd;
+  /* Wait until the parent has set our id maps and rlimits; it sends 'g' and our pid in its pid
+   * namespace. If it failed instead, it reports the error and kills us. */
+  if (read_full(go_fd, go, sizeof go) < 0 || go[0] != 'g') _exit(1);
+  host_pid = (pid_t)((uint32_t)go[1] | ((uint32_t)go[2] << 8) | ((uint32_t)go[3] << 16) | ((uint32_t)go[4] << 24));
+  prctl(PR_SET_NAME, "shoal:[init]", 0, 0, 0);
+  if (setsid() < 0) { fail(&e, "setsid", errno, "", ""); die(&e); }
   const struct rec *sj = plan_find(&plan, OP_STATE_JSON);
   if (sj && sj->argc >= 1) {
     state_json = strdup(sj->argv[0]);
@@ -591,6 +627,8 @@ static void child(int go_fd, int clone_flags) {
     if (setresuid(0, 0, 0) < 0) { fail(&e, "setuid 0 in user namespace", errno, "", ""); die(&e); }
   }
   const struct rec *jc = plan_find(&plan, OP_JOIN_CGROUPNS);
+  /* A cgroup namespace is rooted at the cgroup we are in when it is made. */
+  if (jc || plan_find(&plan, OP_UNSHARE_CGROUPNS)) wait_cgroups();
   if (jc) {
     if (setns(cgroupns_fd, CLONE_NEWCGROUP) < 0) { fail(&e, "join cgroup namespace", errno, jc->argv[0], ""); die(&e); }
     close(cgroupns_fd);
@@ -616,12 +654,16 @@ static void child(int go_fd, int clone_flags) {
     const struct rec *r = &plan.recs[i];
     switch (r->op) {
     case OP_SECCOMP_BEGIN: seccomp = 1; break; /* prepared by the parent half */
-    case OP_MOUNT: CHECK(mounts_apply(r, rootfs, userns, &e)); break;
+    case OP_MOUNT:
+      if (is_cgroup_mount(r)) wait_cgroups();
+      CHECK(mounts_apply(r, rootfs, userns, &e));
+      break;
     case OP_DEVICE: CHECK(device_create(r, rootfs, userns, &e)); break;
     case OP_SYMLINK: CHECK(symlink_create(r, rootfs, &e)); break;
     case OP_MKDIR: CHECK(mkdir_in_root(r, rootfs, &e)); break;
-    case OP_HOOK_SYNC: CHECK(hook_sync(&e)); break;
-    case OP_HOOK: if (strcmp(r->argv[0], "startContainer") != 0) CHECK(run_hook(r, &e)); break;
+    /* Hooks see (and their processes join) the container's cgroups. */
+    case OP_HOOK_SYNC: wait_cgroups(); CHECK(hook_sync(&e)); break;
+    case OP_HOOK: if (strcmp(r->argv[0], "startContainer") != 0) { wait_cgroups(); CHECK(run_hook(r, &e)); } break;
     case OP_PIVOT: {
       CHECK(do_pivot(rootfs, r->argv[0], &e));
       /* A shared rootfsPropagation is applied to the new / (as runc does after pivot_root): the
@@ -674,6 +716,9 @@ static void child(int go_fd, int clone_flags) {
   char **envp = envr ? envr->argv : (char *[]){NULL};
   char exe[PATH_MAX];
   CHECK(resolve_exec(args ? args->argv : NULL, envp, exe, sizeof exe, &e));
+  /* From here on the process must be in its cgroups (an RT scheduler class is checked against
+   * its cpu cgroup; READY tells the runtime the container is fully created). */
+  wait_cgroups();
   /* Process attributes that may need privileges the process will not keep (RT classes). */
   if (ioprio) CHECK(apply_ioprio(ioprio, &e));
   if (sched) CHECK(apply_scheduler(sched, &e));
@@ -820,11 +865,17 @@ int main(int argc, char **argv) {
     kill(pid, SIGKILL);
     die(&e);
   }
+  /* Release the child, then join it to its cgroups while it sets up its mounts. */
+  unsigned char gob[5] = {'g', (unsigned char)pid, (unsigned char)(pid >> 8), (unsigned char)(pid >> 16), (unsigned char)(pid >> 24)};
+  if (write_full(go[0], gob, sizeof gob) < 0) { fail(&e, "release init", errno, "", ""); kill(pid, SIGKILL); die(&e); }
+  if (join_cgroups(pid, &e) < 0) {
+    kill(pid, SIGKILL);
+    die(&e);
+  }
   char buf[64];
   snprintf(buf, sizeof buf, "PID %d\n", pid);
   send_line(buf);
-  unsigned char gob[5] = {'g', (unsigned char)pid, (unsigned char)(pid >> 8), (unsigned char)(pid >> 16), (unsigned char)(pid >> 24)};
-  if (write_full(go[0], gob, sizeof gob) < 0) { fail(&e, "release init", errno, "", ""); kill(pid, SIGKILL); die(&e); }
+  if (write_full(go[0], "c", 1) < 0) { fail(&e, "release init", errno, "", "cgroups joined"); kill(pid, SIGKILL); die(&e); }
   close(go[0]);
   /* The parent's copies: the init has its own (inherited at clone). */
   for (int i = 0; i < n_idmap_fds; i++) close(idmap_fds[i]);
