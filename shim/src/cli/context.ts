@@ -1,5 +1,7 @@
 import * as fs from 'fs';
 import { StateStore } from '../runtime/state';
+import { stderr } from '../runtime/fdwrite';
+import { isoTime } from '../runtime/time';
 
 /** Global flags and the logger every subcommand gets. */
 export interface Context {
@@ -27,9 +29,9 @@ export function makeContext(g: { root?: string; log?: string; logFormat?: string
     systemdCgroup: !!g.systemdCgroup,
     log(level, msg) {
       if (level === 'debug' && !ctx.debug) return;
-      if (level === 'error' || level === 'warning') process.stderr.write(`shoal: ${level === 'warning' ? 'warning: ' : ''}${msg}\n`);
+      if (level === 'error' || level === 'warning') stderr(`shoal: ${level === 'warning' ? 'warning: ' : ''}${msg}\n`);
       if (!ctx.logFile) return;
-      const time = new Date().toISOString();
+      const time = isoTime();
       const line = logFormat === 'json' ? JSON.stringify({ level, msg, time }) : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
       try {
         fs.appendFileSync(ctx.logFile, line + '\n');

@@ -4,6 +4,7 @@ import { knownMountOptions } from '../runtime/plan/mount-options';
 import { allCapabilityNames } from '../runtime/plan/caps';
 import { NAMESPACE_FLAGS, apparmorEnabled, selinuxEnabled } from '../runtime/plan/build';
 import { SPEC_VERSION, VERSION } from '../version';
+import { stdout } from '../runtime/fdwrite';
 
 /** The runtime-spec features.md document for this build. */
 export function features(): Record<string, unknown> {
@@ -36,6 +37,6 @@ export function features(): Record<string, unknown> {
 /** `shoal features`. */
 export async function run(_ctx: Context, argv: string[]): Promise<number> {
   parseArgs(argv, []);
-  process.stdout.write(JSON.stringify(features(), null, 2) + '\n');
+  stdout(JSON.stringify(features(), null, 2) + '\n');
   return 0;
 }

@@ -10,6 +10,7 @@ import { parseArgs, str } from './args';
 import { ShoalError } from '../runtime/errors';
 import { generateBundle, formatSummary } from '../gen/bundle';
 import { openLayerStore } from '../layers/store';
+import { stdout } from '../runtime/fdwrite';
 
 /** `shoal gen`. */
 export async function run(ctx: Context, argv: string[]): Promise<number> {
@@ -32,6 +33,6 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     layerName: str(p, 'layer'),
   });
   for (const m of s.missing) ctx.warn(`gen: library not found: ${m}`);
-  process.stdout.write(formatSummary(s) + '\n');
+  stdout(formatSummary(s) + '\n');
   return 0;
 }

@@ -13,6 +13,7 @@ import type { Context } from './context';
 import { parseArgs, str } from './args';
 import { ShoalError } from '../runtime/errors';
 import { openLayerStore, LayerStore } from '../layers/store';
+import { stdout } from '../runtime/fdwrite';
 
 const USAGE = 'usage: shoal layer [--store DIR] add DIR [--name N] | ls [--format json] | rm NAME... | gc';
 
@@ -51,19 +52,19 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
       const added = new Map(l.files.filter((f) => !before.has(f.digest)).map((f) => [f.digest, f.size]));
       const size = l.files.reduce((s, f) => s + f.size, 0);
       const newBytes = [...added.values()].reduce((s, n) => s + n, 0);
-      process.stdout.write(`${l.name}: ${l.files.length} files, ${mib(size)}; ${added.size} new objects (${mib(newBytes)}), the rest deduplicated\n`);
+      stdout(`${l.name}: ${l.files.length} files, ${mib(size)}; ${added.size} new objects (${mib(newBytes)}), the rest deduplicated\n`);
       return 0;
     }
     case 'ls':
     case 'list': {
       const rows = describe(store);
       if (str(p, 'format') === 'json') {
-        process.stdout.write(JSON.stringify(rows) + '\n');
+        stdout(JSON.stringify(rows) + '\n');
         return 0;
       }
-      process.stdout.write(`${'NAME'.padEnd(28)} ${'FILES'.padStart(7)} ${'SIZE'.padStart(12)} ${'UNIQUE'.padStart(12)}  CREATED\n`);
+      stdout(`${'NAME'.padEnd(28)} ${'FILES'.padStart(7)} ${'SIZE'.padStart(12)} ${'UNIQUE'.padStart(12)}  CREATED\n`);
       for (const r of rows) {
-        process.stdout.write(`${r.name.padEnd(28)} ${String(r.files).padStart(7)} ${mib(r.size).padStart(12)} ${mib(r.uniqueSize).padStart(12)}  ${r.created}\n`);
+        stdout(`${r.name.padEnd(28)} ${String(r.files).padStart(7)} ${mib(r.size).padStart(12)} ${mib(r.uniqueSize).padStart(12)}  ${r.created}\n`);
       }
       return 0;
     }
@@ -75,7 +76,7 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     }
     case 'gc': {
       const r = store.gc();
-      process.stdout.write(`removed ${r.removed.length} objects (${mib(r.freedBytes)})${r.deadUsers.length ? `, forgot ${r.deadUsers.length} dead container(s)` : ''}\n`);
+      stdout(`removed ${r.removed.length} objects (${mib(r.freedBytes)})${r.deadUsers.length ? `, forgot ${r.deadUsers.length} dead container(s)` : ''}\n`);
       return 0;
     }
     default:

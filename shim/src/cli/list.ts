@@ -1,6 +1,7 @@
 import type { Context } from './context';
 import { parseArgs, str, bool } from './args';
 import { stateJson } from './state';
+import { stdout } from '../runtime/fdwrite';
 
 /** `shoal list [--format table|json] [-q]`. */
 export async function run(ctx: Context, argv: string[]): Promise<number> {
@@ -17,14 +18,14 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     }
   }
   if (bool(p, 'quiet')) {
-    process.stdout.write(rows.map((r) => `${r.id}\n`).join(''));
+    stdout(rows.map((r) => `${r.id}\n`).join(''));
   } else if (str(p, 'format') === 'json') {
-    process.stdout.write(JSON.stringify(rows) + '\n');
+    stdout(JSON.stringify(rows) + '\n');
   } else {
     const head = ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'];
     const table = [head, ...rows.map((r) => [r.id, r.pid, r.status, r.bundle, r.created, r.owner || 'root'].map(String))];
     const widths = head.map((_, i) => Math.max(...table.map((r) => r[i].length)));
-    process.stdout.write(table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('   ').trimEnd()).join('\n') + '\n');
+    stdout(table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('   ').trimEnd()).join('\n') + '\n');
   }
   return 0;
 }

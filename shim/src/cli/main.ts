@@ -8,6 +8,7 @@ import { makeContext, Context } from './context';
 import { ShoalError } from '../runtime/errors';
 import { SPEC_VERSION, VERSION } from '../version';
 import { trace } from '../runtime/trace';
+import { stdout, stderr } from '../runtime/fdwrite';
 
 type Command = { run(ctx: Context, argv: string[]): Promise<number> };
 
@@ -65,15 +66,16 @@ async function main(argv: string[]): Promise<number> {
     { name: 'help', alias: 'h', type: 'bool' },
   ]);
   if (bool(g, 'version')) {
-    process.stdout.write(`shoal version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
+    stdout(`shoal version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
     return 0;
   }
   // checkpoint/restore read the CRIU binary from $SHOAL_CRIU; --criu sets it, as runc's flag.
   if (str(g, 'criu')) process.env.SHOAL_CRIU = str(g, 'criu');
   const ctx = makeContext({ root: str(g, 'root'), log: str(g, 'log'), logFormat: str(g, 'log-format'), debug: bool(g, 'debug'), systemdCgroup: bool(g, 'systemd-cgroup') });
+  trace('arguments parsed');
   const [cmd, ...rest] = g.args;
   if (!cmd || bool(g, 'help') || cmd === 'help') {
-    process.stdout.write(USAGE);
+    stdout(USAGE);
     return cmd || bool(g, 'help') ? 0 : 1;
   }
   try {
@@ -84,7 +86,9 @@ async function main(argv: string[]): Promise<number> {
       if (NOT_YET.includes(cmd)) throw new ShoalError('UNSUPPORTED', `${cmd}: not implemented yet`);
       throw new ShoalError('INVALID_ARGUMENT', `command ${JSON.stringify(cmd)} does not exist`);
     }
-    return await load().run(ctx, rest);
+    const command = load();
+    trace(`${cmd}: module loaded`);
+    return await command.run(ctx, rest);
   } catch (e) {
     const msg = e instanceof ShoalError ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
     ctx.log('error', msg);
@@ -97,7 +101,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e) => {
-    process.stderr.write(`shoal: ${e instanceof Error ? e.message : String(e)}\n`);
+    stderr(`shoal: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   },
 );

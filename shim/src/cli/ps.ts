@@ -3,6 +3,7 @@ import type { Context } from './context';
 import { parseArgs, str, requireId } from './args';
 import { containerPids } from '../runtime/pause';
 import { ShoalError } from '../runtime/errors';
+import { stdout } from '../runtime/fdwrite';
 
 /**
  * `shoal ps [--format table|json] ID [ps options]`: json prints the pids; table runs the host's
@@ -14,7 +15,7 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   const pids = containerPids(ctx.store, id);
   const format = str(p, 'format') ?? 'table';
   if (format === 'json') {
-    process.stdout.write(JSON.stringify(pids) + '\n');
+    stdout(JSON.stringify(pids) + '\n');
     return 0;
   }
   if (format !== 'table') throw new ShoalError('INVALID_ARGUMENT', `invalid format option: ${format}`);
@@ -26,6 +27,6 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   if (col < 0) throw new ShoalError('INVALID_ARGUMENT', "couldn't find PID field in ps output");
   const want = new Set(pids);
   const rows = lines.slice(1).filter((l) => want.has(Number(l.trim().split(/\s+/)[col])));
-  process.stdout.write([header, ...rows].join('\n') + '\n');
+  stdout([header, ...rows].join('\n') + '\n');
   return 0;
 }

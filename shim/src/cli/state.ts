@@ -3,6 +3,7 @@ import { parseArgs, requireId } from './args';
 import { computeStatus } from '../runtime/status';
 import type { ContainerState } from '../runtime/state';
 import type { StateStore } from '../runtime/state';
+import { stdout } from '../runtime/fdwrite';
 
 /** The JSON `state` prints (runtime.md plus runc's rootfs, created and owner). */
 export function stateJson(store: StateStore, s: ContainerState): Record<string, unknown> {
@@ -24,6 +25,6 @@ export function stateJson(store: StateStore, s: ContainerState): Record<string, 
 export async function run(ctx: Context, argv: string[]): Promise<number> {
   const p = parseArgs(argv, []);
   const s = ctx.store.load(requireId(p, 'state'));
-  process.stdout.write(JSON.stringify(stateJson(ctx.store, s), null, 2) + '\n');
+  stdout(JSON.stringify(stateJson(ctx.store, s), null, 2) + '\n');
   return 0;
 }

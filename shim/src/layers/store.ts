@@ -22,6 +22,7 @@ import { withLock } from './lock';
 import { storeDir } from './config';
 import { atomicWrite } from './atomic';
 import { pruneDigestCaches } from './digest-cache';
+import { isoTime } from '../runtime/time';
 
 export { atomicWrite };
 
@@ -170,7 +171,7 @@ export class LayerStore {
         const o = (idx.objects[f.digest] ??= { size: f.size, refs: 0 });
         o.refs++;
       }
-      idx.layers[name] = { created: new Date().toISOString(), files: entries };
+      idx.layers[name] = { created: isoTime(), files: entries };
       this.writeIndex(idx);
       return { name, ...idx.layers[name] };
     });
@@ -197,7 +198,7 @@ export class LayerStore {
     this.ensureDirs();
     withLock(this.lockPath(), () => {
       for (const d of digests) if (!this.lookup(d)) throw new ShoalError('NOT_FOUND', `layer store ${this.dir}: object ${d} is missing`);
-      const u: StoreUser = { id, stateDir: stateDir && path.resolve(stateDir), digests: [...new Set(digests)], since: new Date().toISOString() };
+      const u: StoreUser = { id, stateDir: stateDir && path.resolve(stateDir), digests: [...new Set(digests)], since: isoTime() };
       atomicWrite(this.userPath(id, stateDir), JSON.stringify(u));
     });
   }

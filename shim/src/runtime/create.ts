@@ -4,6 +4,7 @@ import type { ChildProcess } from 'child_process';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
 import { createCgroup, planCgroup, CreateCgroupOptions } from './cgroup/manager';
+import { primeCgroupMigration } from './cgroup/prime';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { runHooks, HookState } from './hooks';
@@ -66,17 +67,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   trace('create: begin');
   const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
   const preserve = o.preserveFds ?? 0;
-  // Start the helper first: its fork and exec overlap with everything below.
-  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
-  try {
-    return await setUp(o, bundle, helper, listenFds, preserve);
-  } catch (e) {
-    helper.abort();
-    throw e;
-  }
-}
-
-async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds: number, preserve: number): Promise<Created> {
   const config = loadConfig(bundle);
   trace('config loaded and validated');
   if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
@@ -91,6 +81,7 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
   o.store.reserve(o.id);
   const state = initialState(o.id, bundle, rootfs, config);
   let cgroup: CgroupHandle | null = null;
+  let helper: Helper | null = null;
   try {
     // Record the cgroup before it exists, so a crash at any point leaves it findable.
     const cgOpts = containerCgroupOptions(o.id, config);
@@ -98,6 +89,12 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
     o.store.save(state);
     cgroup = createCgroup(cgOpts);
     trace('state dir and cgroup created');
+    // The init's move into its cgroup waits for an RCU grace period unless a move just happened:
+    // start a no-op one now (after the mkdirs: it holds the cgroup mutex while it waits), so the
+    // wait overlaps the helper's start and the plan.
+    primeCgroupMigration();
+    // The helper's fork and exec overlap with the plan built below.
+    helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
 
     // Memory sharing (issue 7): identical files of the layer store replace the rootfs's copies.
     if (sharingRequested(config.annotations)) {
@@ -125,6 +122,7 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
       noPivot: !!o.noPivot,
       hookSync,
     });
+    trace('plan built');
     const child = await helper.run(plan, {
       onPid: (pid) => {
         state.pid = pid;
@@ -143,7 +141,7 @@ async function setUp(o: CreateOptions, bundle: string, helper: Helper, listenFds
     if (o.pidFile) writePidFile(o.pidFile, state.pid);
     return { state, helper: child, config };
   } catch (e) {
-    helper.abort();
+    helper?.abort();
     // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).
     if (!cgroup) state.cgroup = null;
     await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });

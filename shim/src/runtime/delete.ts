@@ -5,6 +5,7 @@ import { signalProcess, waitGone } from './proc';
 import { ContainerState, StateStore } from './state';
 import { computeStatus, can } from './status';
 import { sharingRequested } from '../layers/config';
+import { trace } from './trace';
 
 /**
  * Tear a container down: SIGKILL the init if still alive, kill what is left in its cgroup and
@@ -17,6 +18,7 @@ export async function destroyContainer(
   opts: { warn: (m: string) => void; runPoststop: boolean },
 ): Promise<void> {
   if (s.pid && signalProcess(s.pid, s.startTime, 9)) await waitGone(s.pid, s.startTime, 5000);
+  trace('delete: init gone');
   if (s.cgroup) {
     try {
       await loadCgroup(s.cgroup).destroy();
@@ -24,6 +26,7 @@ export async function destroyContainer(
       opts.warn(`remove cgroup ${s.cgroup.path}: ${(e as Error).message}`);
     }
   }
+  trace('delete: cgroup removed');
   if (opts.runPoststop) {
     await runHooks('poststop', s.config?.hooks?.poststop, { ociVersion: s.ociVersion, id: s.id, status: 'stopped', bundle: s.bundle, annotations: s.annotations }, { warnOnly: true, warn: opts.warn });
   }

@@ -20,14 +20,13 @@ export function setupError(line: string): ShoalError {
   });
 }
 
-/** Read "LINE\n" messages from the helper. */
+/** Read "LINE\n" messages from the helper (bytes, not setEncoding: that loads a StringDecoder). */
 function lineReader(sock: Socket): () => Promise<string | null> {
-  let buf = '';
+  let buf: Buffer = Buffer.alloc(0);
   let ended = false;
   const waiters: (() => void)[] = [];
-  sock.setEncoding('utf8');
-  sock.on('data', (d: string) => {
-    buf += d;
+  sock.on('data', (d: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
     waiters.splice(0).forEach((w) => w());
   });
   const end = () => {
@@ -39,10 +38,10 @@ function lineReader(sock: Socket): () => Promise<string | null> {
   sock.on('error', end);
   return async () => {
     for (;;) {
-      const nl = buf.indexOf('\n');
+      const nl = buf.indexOf(10);
       if (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+        const line = buf.subarray(0, nl).toString('utf8');
+        buf = buf.subarray(nl + 1);
         return line;
       }
       if (ended) return null;

@@ -5,6 +5,7 @@ import { isAlive } from './proc';
 import { ContainerState, StateStore } from './state';
 import { computeStatus, can } from './status';
 import { hookState } from './create';
+import { trace } from './trace';
 
 /**
  * Release a created container's init: open exec.fifo for reading (the init blocks in its open for
@@ -15,6 +16,7 @@ export async function startContainer(store: StateStore, id: string, warn: (m: st
   const fifo = store.fifo(id);
   const status = computeStatus(s, fifo);
   if (!can.start(status)) throw new ShoalError('INVALID_STATE', `cannot start a container that has ${status === 'creating' ? 'not finished creating' : status === 'stopped' ? 'stopped' : 'already been started'}`);
+  trace('start: state loaded');
   let fd: number;
   try {
     fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
@@ -49,6 +51,7 @@ export async function startContainer(store: StateStore, id: string, warn: (m: st
   } finally {
     fs.closeSync(fd);
   }
+  trace('start: init released');
   fs.rmSync(fifo, { force: true });
   await runHooks('poststart', s.config?.hooks?.poststart, hookState(s, 'running'), { warnOnly: true, warn });
   return s;

@@ -3,6 +3,7 @@ import * as path from 'path';
 import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
 import { ShoalError, sysError } from './errors';
+import { isoTime } from './time';
 
 /** What shoal keeps about a container in <root>/<id>/state.json. */
 export interface ContainerState {
@@ -36,7 +37,7 @@ export function initialState(id: string, bundle: string, rootfs: string, config:
     rootfs,
     pid: 0,
     startTime: 0,
-    created: new Date().toISOString(),
+    created: isoTime(),
     owner,
     annotations: config.annotations ?? {},
     phase: 'creating',

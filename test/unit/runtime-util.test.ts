@@ -1,0 +1,44 @@
+/* Small runtime utilities on the CLI's start-up path: timestamps, fd writes, the cgroup prime. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { isoTime } from '../../shim/src/runtime/time';
+import { primeCgroupMigration } from '../../shim/src/runtime/cgroup/prime';
+
+test('isoTime formats like Date.prototype.toISOString', () => {
+  for (const ms of [0, 1, 999, 1_700_000_000_123, 253402300799999, Date.now()]) {
+    const d = new Date(ms);
+    assert.is(isoTime(d), d.toISOString(), String(ms));
+  }
+  assert.match(isoTime(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+});
+
+const FDWRITE = path.join(__dirname, '../../shim/src/runtime/fdwrite.js');
+
+test('writeFd writes everything, in order, through a pipe much larger than its buffer', () => {
+  const script = `const { stdout, stderr } = require(${JSON.stringify(FDWRITE)}); stderr('e1\\n'); for (let i = 0; i < 2000; i++) stdout('line ' + i + ' ' + 'x'.repeat(500) + '\\n'); stderr('e2\\n');`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.is(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.is(lines.length, 2001);
+  assert.ok(lines.every((l, i) => i === 2000 || l.startsWith(`line ${i} `)), 'all lines, in order');
+  assert.is(r.stderr, 'e1\ne2\n');
+});
+
+test('writeFd into a pipe whose reader is gone returns quietly (EPIPE), like a CLI piped into head', () => {
+  const script = `process.on('SIGPIPE', () => {}); const { stdout } = require(${JSON.stringify(FDWRITE)}); for (let i = 0; i < 5000; i++) stdout('y'.repeat(1000) + '\\n'); require('fs').writeSync(2, 'done\\n');`;
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" -e '${script.replace(/'/g, `'\\''`)}' | head -c 10 >/dev/null`], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, /done/);
+});
+
+test('the cgroup prime leaves this process in its own cgroups', async () => {
+  const before = fs.readFileSync('/proc/self/cgroup', 'utf8');
+  primeCgroupMigration();
+  await new Promise((r) => setTimeout(r, 100)); // its write runs on the threadpool
+  assert.is(fs.readFileSync('/proc/self/cgroup', 'utf8'), before);
+});
+
+test.run();
