@@ -27,6 +27,9 @@
 #include <unordered_map>
 
 #include <sys/mount.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <vector>
 #include <uv.h>
 
 #ifndef P_PIDFD
@@ -519,6 +522,119 @@ Napi::Value EventFd(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// spawnHelper(file, args, fds, cwd) -> {pid, pidfd, sync}: starts `file` with posix_spawn (a
+// vfork: no copy of Node's page tables, no child_process/net modules to load), argv [file, ...args],
+// an empty environment, an empty signal mask and every signal at its default. fds[i] becomes fd i
+// (-1: /dev/null); a new AF_UNIX stream socketpair's child end becomes fd fds.length (the sync
+// channel). Returns the parent's end of it (CLOEXEC, non-blocking) and a pidfd of the child.
+Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string file, cwd;
+  if (!StringArg(info, 0, "file", &file)) return env.Undefined();
+  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) return ThrowType(env, "args and fds must be arrays");
+  if (!StringArg(info, 3, "cwd", &cwd)) return env.Undefined();
+  Napi::Array jargs = info[1].As<Napi::Array>(), jfds = info[2].As<Napi::Array>();
+  std::vector<std::string> args{file};
+  for (uint32_t i = 0; i < jargs.Length(); i++) {
+    Napi::Value v = jargs.Get(i);
+    if (!v.IsString()) return ThrowType(env, "args must be strings");
+    args.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  std::vector<int> want;
+  for (uint32_t i = 0; i < jfds.Length(); i++) {
+    Napi::Value v = jfds.Get(i);
+    if (!v.IsNumber()) return ThrowType(env, "fds must be numbers");
+    want.push_back(v.As<Napi::Number>().Int32Value());
+  }
+  const int n = static_cast<int>(want.size());
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair");
+  // Every source is first copied above the target range, so no dup2 clobbers a later source.
+  std::vector<int> src;
+  int err = 0;
+  for (int i = 0; i <= n && !err; i++) {
+    int from = i == n ? sv[1] : want[i];
+    int fd = from < 0 ? open("/dev/null", O_RDWR | O_CLOEXEC) : fcntl(from, F_DUPFD_CLOEXEC, n + 1);
+    if (fd < 0) err = errno;
+    else src.push_back(fd);
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  pid_t pid = -1;
+  if (!err) {
+    // dup2 onto the target clears FD_CLOEXEC there; the copies above stay CLOEXEC.
+    for (int i = 0; i <= n; i++) posix_spawn_file_actions_adddup2(&fa, src[i], i);
+    posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    std::vector<char *> argv;
+    for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    char *envp[] = {nullptr};
+    err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.data(), envp);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  for (int fd : src) close(fd);
+  close(sv[1]);
+  if (err) {
+    close(sv[0]);
+    return ThrowErrno(env, err, "posix_spawn");
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    close(sv[0]);
+    return ThrowErrno(env, err, "pidfd_open");
+  }
+  fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+  Napi::Object res = Napi::Object::New(env);
+  res.Set("pid", Napi::Number::New(env, pid));
+  res.Set("pidfd", Napi::Number::New(env, pidfd));
+  res.Set("sync", Napi::Number::New(env, sv[0]));
+  return res;
+}
+
+// writeFileDetached(path, data): writes `data` to `path` (O_WRONLY) on a detached thread and
+// forgets it. For writes that may block for long and whose result does not matter (the cgroup
+// migration prime); unlike Node's threadpool, starting it does not wait for worker threads.
+Napi::Value WriteFileDetached(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path, data;
+  if (!StringArg(info, 0, "path", &path) || !StringArg(info, 1, "data", &data)) return env.Undefined();
+  auto *job = new std::pair<std::string, std::string>(path, data);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, [](void *arg) -> void * {
+    auto *j = static_cast<std::pair<std::string, std::string> *>(arg);
+    int fd = open(j->first.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t n = write(fd, j->second.data(), j->second.size());
+      (void)n;
+      close(fd);
+    }
+    delete j;
+    return nullptr;
+  }, job);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete job;
+    return ThrowErrno(env, rc, "pthread_create");
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
@@ -541,6 +657,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter, "attachDeviceFilter"));
   exports.Set("deviceFilterCount", Napi::Function::New(env, DeviceFilterCount, "deviceFilterCount"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
+  exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper, "spawnHelper"));
+  exports.Set("writeFileDetached", Napi::Function::New(env, WriteFileDetached, "writeFileDetached"));
   return exports;
 }
 

@@ -79,6 +79,8 @@ enum plan_op {
   OP_IOPRIO = 57,            /* class (1 RT, 2 BE, 3 IDLE), level 0..7: ioprio_set before exec */
   OP_SCHEDULER = 58,         /* policy, nice, priority, flags, runtime, deadline, period (decimal) */
   OP_CPU_AFFINITY = 59,      /* initial, final: cpu lists "0,1,5" ("" none, "*" all) (exec) */
+  OP_START_SYNC = 60,        /* no args: after READY the init waits for 'G' on the sync channel
+                                (a foreground run: the runtime's start without exec.fifo) */
 };
 
 struct rec {

@@ -557,8 +557,16 @@ static int resolve_exec(char **args, char **env, char *out, size_t outlen, struc
 
 /* Reset what Node and the helper changed and what execve would keep: dispositions, mask. */
 static void reset_signals(void) {
-  struct sigaction sa = {.sa_handler = SIG_DFL};
-  for (int s = 1; s < NSIG; s++) sigaction(s, &sa, NULL);
+  /* Through the raw syscall: glibc's sigaction refuses its internal signals (32 and 33), which
+   * the runtime's posix_spawn leaves ignored, and ignored dispositions survive execve. */
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+  } dfl = {SIG_DFL, 0, NULL, 0};
+  for (int s = 1; s < NSIG; s++)
+    if (s != SIGKILL && s != SIGSTOP) syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
   sigset_t set;
   sigemptyset(&set);
   sigprocmask(SIG_SETMASK, &set, NULL);
@@ -741,6 +749,12 @@ static void child(int fd, int clone_flags) {
 
   /* Everything that can fail at create has been done: tell the runtime, then wait for start. */
   send_line("READY\n");
+  if (plan_find(&plan, OP_START_SYNC)) {
+    /* A foreground run: the runtime records the container, then lets it go ('G'); EOF means the
+     * runtime died, and the process must not run. */
+    char go;
+    if (read_full(sync_fd, &go, 1) < 0 || go != 'G') _exit(1);
+  }
   close(sync_fd);
   sync_fd = -1;
   if (fifo_fd >= 0) {

@@ -18,7 +18,7 @@ const RUNC = '/usr/sbin/runc';
 
 /** What the container reports, one "== section" per aspect. */
 const SCRIPT = [
-  "echo '== status'; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|Seccomp|NoNewPrivs):' /proc/self/status",
+  "echo '== status'; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|Seccomp|NoNewPrivs|Sig(Ign|Blk)):' /proc/self/status",
   "echo '== id'; id",
   "echo '== hostname'; hostname",
   "echo '== limits'; cat /proc/self/limits",

@@ -166,6 +166,78 @@ test('prctlSetName accepts a stage name', () => {
   native().prctlSetName('shoal-test');
 });
 
+test('spawnHelper: fds in place (-1 is /dev/null), the sync socket last, cwd, empty env, default signals', async () => {
+  const n = native();
+  const { fd: out, dir } = openFifo();
+  try {
+    // The child reports its fds, cwd, environment and ignored/blocked signal masks, then echoes
+    // one line from the sync socket back through it.
+    const script = [
+      'for f in 0 1 2 3; do printf "%s " "$(readlink /proc/$$/fd/$f)"; done; echo',
+      'echo "cwd=$(pwd) env=$(env | wc -l)"',
+      'grep -E "^Sig(Ign|Blk)" /proc/self/status | tr "\\n" " "; echo',
+      'read line <&3; echo "got $line" >&3',
+    ].join('; ');
+    const r = n.spawnHelper('/bin/sh', ['-c', script], [-1, out, out], '/tmp');
+    assert.ok(r.pid > 0 && r.pidfd >= 0 && r.sync >= 0);
+    assert.ok(n.fdIsCloexec(r.sync), 'the parent end is CLOEXEC');
+    fs.writeSync(r.sync, 'hello\n');
+    let info = null;
+    for (let i = 0; i < 200 && !info; i++) {
+      info = n.pidfdWaitExit(r.pidfd);
+      if (!info) await sleep(10);
+    }
+    assert.equal(info, { status: 0, signal: null });
+    const echo = Buffer.alloc(64);
+    const got = fs.readSync(r.sync, echo, 0, 64, null);
+    assert.is(echo.subarray(0, got).toString(), 'got hello\n');
+    n.closeFd(r.sync);
+    n.closeFd(r.pidfd);
+    const buf = Buffer.alloc(4096);
+    const text = buf.subarray(0, fs.readSync(out, buf, 0, 4096, null)).toString();
+    const [fdsLine, envLine, sigLine] = text.split('\n');
+    const [fd0, fd1, fd2, fd3] = fdsLine.trim().split(' ');
+    assert.is(fd0, '/dev/null');
+    assert.is(fd1, fd2, 'stdout and stderr are the same fifo');
+    assert.match(fd1, /fifo/);
+    assert.match(fd3, /^socket:/);
+    // sh itself sets PWD, SHLVL and _ : nothing came from this process's environment.
+    assert.match(envLine, /^cwd=\/tmp env=[0-3]$/, text);
+    // Node ignores SIGPIPE; glibc's posix_spawn leaves its own signals 32 and 33 ignored (the
+    // helper resets those before the container's execve).
+    assert.match(sigLine, /SigBlk:\s+0+ SigIgn:\s+0+(180000000)?\s*$/, sigLine);
+  } finally {
+    fs.closeSync(out);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('spawnHelper reports a missing binary as ENOENT and leaks no fd', () => {
+  const n = native();
+  const before = fs.readdirSync('/proc/self/fd').length;
+  try {
+    n.spawnHelper('/nonexistent/shoal-init', [], [0, 1, 2], '/');
+    assert.unreachable('spawned');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'ENOENT');
+  }
+  assert.is(fs.readdirSync('/proc/self/fd').length, before);
+});
+
+test('writeFileDetached writes from a thread of its own and returns at once', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));
+  try {
+    const f = path.join(dir, 'f');
+    fs.writeFileSync(f, '');
+    native().writeFileDetached(f, 'data');
+    for (let i = 0; i < 100 && fs.readFileSync(f, 'utf8') !== 'data'; i++) await sleep(10);
+    assert.is(fs.readFileSync(f, 'utf8'), 'data');
+    native().writeFileDetached(path.join(dir, 'missing', 'f'), 'x'); // errors are dropped
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('helperPath/probePath either resolve or list every path tried', () => {
   for (const find of [helperPath, probePath]) {
     try {

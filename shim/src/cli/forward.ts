@@ -1,5 +1,4 @@
-import type { ChildProcess } from 'child_process';
-import { constants } from 'os';
+import type { HelperProcess } from '../runtime/helper';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
@@ -15,11 +14,8 @@ export interface Forwarding {
  * Forward the signals a foreground `run` or `exec` receives to the container process (pid), and
  * follow the helper, which stays the process's parent in that mode and exits with its status.
  */
-export function forwardSignals(helper: ChildProcess, pid: number): Forwarding {
-  const exited = new Promise<number>((resolve) => {
-    if (helper.exitCode !== null) return resolve(helper.exitCode);
-    helper.once('exit', (code, sig) => resolve(code ?? 128 + (sig ? constants.signals[sig] : 0)));
-  });
+export function forwardSignals(helper: HelperProcess, pid: number): Forwarding {
+  const exited = helper.exited;
   const handlers = FORWARDED.map((sig) => {
     const h = () => {
       try {

@@ -1,7 +1,8 @@
 import type { Context } from './context';
 import { parseArgs, str, bool, num, requireId } from './args';
 import { CREATE_FLAGS } from './create';
-import { createContainer } from '../runtime/create';
+import { createContainer, hookState } from '../runtime/create';
+import { runHooks } from '../runtime/hooks';
 import { startContainer } from '../runtime/start';
 import { deleteContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
@@ -35,6 +36,7 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     preserveFds: num(p, 'preserve-fds'),
     noPivot: bool(p, 'no-pivot'),
     mode: detach ? 'create' : 'run',
+    startAtOnce: !detach,
     warn: ctx.warn,
   }).catch((e) => {
     own?.close();
@@ -59,7 +61,9 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   }
   const fwd = forwardSignals(c.helper, c.state.pid);
   try {
-    await startContainer(ctx.store, id, ctx.warn);
+    // No exec.fifo in the foreground: the init waits on its sync channel; then the poststart hooks.
+    c.release?.();
+    await runHooks('poststart', c.config.hooks?.poststart, hookState(c.state, 'running'), { warnOnly: true, warn: ctx.warn });
     trace('started');
     const code = await fwd.exited;
     trace('container exited');

@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ChildProcess } from 'child_process';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
 import { createCgroup, planCgroup, CreateCgroupOptions } from './cgroup/manager';
@@ -11,7 +10,7 @@ import { runHooks, HookState } from './hooks';
 import { buildPlan } from './plan/build';
 import { procStat, writePidFile } from './proc';
 import { ContainerState, StateStore, initialState } from './state';
-import { Helper, StdioEntry } from './helper';
+import { Helper, HelperProcess, StdioEntry } from './helper';
 import { destroyContainer } from './delete';
 import { trace } from './trace';
 import { sharingRequested } from '../layers/config';
@@ -27,6 +26,12 @@ export interface CreateOptions {
   noPivot?: boolean;
   /** "run" keeps the helper as the init's parent so its exit status can be returned. */
   mode: 'create' | 'run';
+  /**
+   * No exec.fifo: the init waits on its sync channel instead, and `Created.release` starts it (a
+   * foreground `run`, which alone can start it: no fifo to open, no polling). The caller then only
+   * runs the poststart hooks.
+   */
+  startAtOnce?: boolean;
   warn: (msg: string) => void;
   /** The init's stdio (default: this process's own). */
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
@@ -35,8 +40,10 @@ export interface CreateOptions {
 /** A created container, with the helper still attached in "run" mode. */
 export interface Created {
   state: ContainerState;
+  /** With `startAtOnce`: starts the created process. */
+  release?: () => void;
   /** The helper: in run mode it exits with the container's status. */
-  helper: ChildProcess;
+  helper: HelperProcess;
   config: Spec;
 }
 
@@ -114,7 +121,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       mode: o.mode,
       bundle,
       rootfs,
-      execFifo: o.store.fifo(o.id),
+      execFifo: o.startAtOnce ? undefined : o.store.fifo(o.id),
+      startSync: !!o.startAtOnce,
       cgroup,
       consoleSocket: o.consoleSocket ? path.resolve(o.consoleSocket) : undefined,
       preserveFds: preserve,
@@ -135,11 +143,12 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         await runHooks('createRuntime', hooks.createRuntime, hs);
         return JSON.stringify(hs);
       },
-    });
+    }, !!o.startAtOnce);
     state.phase = 'created';
     o.store.save(state);
     if (o.pidFile) writePidFile(o.pidFile, state.pid);
-    return { state, helper: child, config };
+    const h = helper;
+    return { state, helper: child, config, release: o.startAtOnce ? () => h.release() : undefined };
   } catch (e) {
     helper?.abort();
     // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).

@@ -1,10 +1,9 @@
 import * as path from 'path';
-import type { ChildProcess } from 'child_process';
 import type { Process } from '../../../spec/src/config';
 import { loadCgroup } from './cgroup/manager';
 import { primeCgroupMigration } from './cgroup/prime';
 import { ShoalError } from './errors';
-import { runHelper, StdioEntry } from './helper';
+import { runHelper, HelperProcess, StdioEntry } from './helper';
 import { buildExecPlan } from './plan/exec';
 import { StateStore } from './state';
 import { computeStatus, can } from './status';
@@ -28,7 +27,7 @@ export interface ExecOptions {
  * runs (it is reparented to the caller's subreaper); otherwise the returned helper exits with the
  * process's status.
  */
-export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper: ChildProcess }> {
+export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper: HelperProcess }> {
   primeCgroupMigration();
   const s = o.store.load(o.id);
   const status = computeStatus(s, o.store.fifo(o.id));

@@ -7,9 +7,9 @@ import * as fs from 'fs';
 
 let pause: Int32Array | undefined;
 
-/** Write all of `text` to `fd`; a closed reader (EPIPE) drops the rest, as runc's output would. */
-export function writeFd(fd: number, text: string): void {
-  let buf = Buffer.from(text);
+/** Write all of `data` to `fd`; a closed reader (EPIPE) drops the rest, as runc's output would. */
+export function writeFd(fd: number, data: string | Uint8Array): void {
+  let buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   while (buf.length > 0) {
     try {
       buf = buf.subarray(fs.writeSync(fd, buf));

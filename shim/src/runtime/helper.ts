@@ -1,6 +1,6 @@
-import { spawn, ChildProcess } from 'child_process';
-import type { Socket } from 'net';
-import { helperPath } from '../native';
+import * as fs from 'fs';
+import { helperPath, native, ExitInfo } from '../native';
+import { writeFd } from './fdwrite';
 import { ShoalError } from './errors';
 import { errnoDescription } from './errno';
 import type { PlanWriter } from './plan/writer';
@@ -18,36 +18,6 @@ export function setupError(line: string): ShoalError {
     stage,
     path: where,
   });
-}
-
-/** Read "LINE\n" messages from the helper (bytes, not setEncoding: that loads a StringDecoder). */
-function lineReader(sock: Socket): () => Promise<string | null> {
-  let buf: Buffer = Buffer.alloc(0);
-  let ended = false;
-  const waiters: (() => void)[] = [];
-  sock.on('data', (d: Buffer) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    waiters.splice(0).forEach((w) => w());
-  });
-  const end = () => {
-    ended = true;
-    waiters.splice(0).forEach((w) => w());
-  };
-  sock.on('end', end);
-  sock.on('close', end);
-  sock.on('error', end);
-  return async () => {
-    for (;;) {
-      const nl = buf.indexOf(10);
-      if (nl >= 0) {
-        const line = buf.subarray(0, nl).toString('utf8');
-        buf = buf.subarray(nl + 1);
-        return line;
-      }
-      if (ended) return null;
-      await new Promise<void>((r) => waiters.push(r));
-    }
-  };
 }
 
 /** One of the process's stdio: an fd of this process, 'inherit' or 'ignore' (/dev/null). */
@@ -69,31 +39,65 @@ export interface HelperOptions {
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
 }
 
+/** A started helper as its caller sees it once the process runs (run mode: it exits with it). */
+export interface HelperProcess {
+  readonly pid: number;
+  /** The helper's exit: its code, or 128 + the signal that killed it. */
+  readonly exited: Promise<number>;
+  /** Stop following the helper (a detached create): nothing keeps this process waiting for it. */
+  unref(): void;
+}
+
 /**
- * A started shoal-init waiting for its plan. Starting it before the plan is known lets its
- * fork, exec and sealed re-exec run on the other core while the runtime validates config.json and
- * creates the cgroup; it exits by itself if the plan never comes (EOF on the sync channel).
+ * A started shoal-init waiting for its plan. It is started with posix_spawn through the addon
+ * (no fork of Node, no child_process or net module), and followed through a pidfd and its sync
+ * socket, both polled on Node's loop. Starting it before the plan is known lets its exec and
+ * sealed re-exec run on the other core while the runtime builds the plan; it exits by itself if
+ * the plan never comes (EOF on the sync channel).
  */
-export class Helper {
-  readonly child: ChildProcess;
-  private readonly sync: Socket;
-  private readonly next: () => Promise<string | null>;
-  private readonly spawnError: Promise<never>;
+export class Helper implements HelperProcess {
+  readonly pid: number;
+  readonly exited: Promise<number>;
+  private readonly pidfd: number;
+  private sync: number;
+  private syncWatch: number | null = null;
+  private exitWatch: number | null = null;
+  private status: number | null = null;
+  private buf: Buffer = Buffer.alloc(0);
+  private ended = false;
+  private readonly waiters: (() => void)[] = [];
 
   private constructor(opts: HelperOptions) {
-    const passFds = Array.from({ length: opts.passFds }, (_, i) => 3 + i);
-    const syncIndex = 3 + passFds.length;
-    this.child = spawn(helperPath(), [String(syncIndex)], {
-      stdio: [...(opts.stdio ?? ['inherit', 'inherit', 'inherit']), ...passFds, 'pipe'],
-      env: {},
-      cwd: opts.cwd,
+    const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
+    const fds = [...stdio.map((e, i) => (e === 'inherit' ? i : e === 'ignore' ? -1 : e)), ...Array.from({ length: opts.passFds }, (_, i) => 3 + i)];
+    let r: { pid: number; pidfd: number; sync: number };
+    try {
+      r = native().spawnHelper(helperPath(), [String(fds.length)], fds, opts.cwd);
+    } catch (e) {
+      throw new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    this.pid = r.pid;
+    this.pidfd = r.pidfd;
+    this.sync = r.sync;
+    this.exited = new Promise<number>((resolve) => {
+      const reap = () => {
+        this.exitWatch = null;
+        let info: ExitInfo | null;
+        try {
+          info = native().pidfdWaitExit(this.pidfd);
+        } catch {
+          info = { status: 255, signal: null }; // reaped elsewhere
+        }
+        if (!info) {
+          this.exitWatch = native().watchFdReadable(this.pidfd, reap);
+          return;
+        }
+        this.status = info.status;
+        native().closeFd(this.pidfd);
+        resolve(info.status);
+      };
+      this.exitWatch = native().watchFdReadable(this.pidfd, reap);
     });
-    this.spawnError = new Promise<never>((_, reject) =>
-      this.child.once('error', (e) => reject(new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? e.message}`))),
-    );
-    this.spawnError.catch(() => undefined);
-    this.sync = this.child.stdio[syncIndex] as Socket;
-    this.next = lineReader(this.sync);
     trace('helper spawned');
   }
 
@@ -102,16 +106,69 @@ export class Helper {
     return new Helper(opts);
   }
 
+  /** Reads what the sync socket has, then waits for more (one readiness watch at a time). */
+  private pump(): void {
+    if (this.sync < 0 || this.syncWatch !== null) return;
+    const chunk = Buffer.allocUnsafe(4096);
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(this.sync, chunk, 0, chunk.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        n = 0; // ECONNRESET and the like: the helper is gone
+      }
+      if (n === 0) {
+        this.ended = true;
+        break;
+      }
+      this.buf = Buffer.concat([this.buf, chunk.subarray(0, n)]);
+    }
+    this.waiters.splice(0).forEach((w) => w());
+    if (!this.ended) {
+      this.syncWatch = native().watchFdReadable(this.sync, () => {
+        this.syncWatch = null;
+        this.pump();
+      });
+    }
+  }
+
+  /** The next "LINE\n" from the helper, or null once the channel closed. */
+  private async next(): Promise<string | null> {
+    for (;;) {
+      const nl = this.buf.indexOf(10);
+      if (nl >= 0) {
+        const line = this.buf.subarray(0, nl).toString('utf8');
+        this.buf = this.buf.subarray(nl + 1);
+        return line;
+      }
+      if (this.ended || this.sync < 0) return null;
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        this.pump();
+      });
+    }
+  }
+
+  private closeSync(): void {
+    if (this.syncWatch !== null) native().unwatchFd(this.syncWatch);
+    this.syncWatch = null;
+    if (this.sync >= 0) native().closeFd(this.sync);
+    this.sync = -1;
+    this.waiters.splice(0).forEach((w) => w());
+  }
+
   /**
    * Send the plan and follow the protocol until the process is ready (READY, or the sync channel
-   * closing after PID for processes that start at once). Resolves with the helper process, which
-   * in "run" mode exits with the process's status. Throws the helper's setup error.
+   * closing after PID for processes that start at once). Resolves with the helper, which in "run"
+   * mode exits with the process's status. Throws the helper's setup error. `holdSync` keeps the
+   * channel open for `release` (plans with START_SYNC).
    */
-  async run(plan: PlanWriter, events: HelperEvents): Promise<ChildProcess> {
-    this.sync.write(plan.encode());
+  async run(plan: PlanWriter, events: HelperEvents, holdSync = false): Promise<HelperProcess> {
+    writeFd(this.sync, plan.encode());
     let pidSeen = false;
     for (;;) {
-      const line = await Promise.race([this.next(), this.spawnError]);
+      const line = await this.next();
       if (line === null) {
         // exec's process has no READY: the channel closes at execve once the pid was reported.
         if (pidSeen) break;
@@ -126,7 +183,7 @@ export class Helper {
         const head = Buffer.alloc(5);
         head.write('C', 0);
         head.writeUInt32LE(json.length, 1);
-        this.sync.write(Buffer.concat([head, json]));
+        writeFd(this.sync, Buffer.concat([head, json]));
       } else if (line === 'READY') {
         trace('init ready');
         break;
@@ -134,23 +191,38 @@ export class Helper {
         throw setupError(line);
       }
     }
-    this.sync.destroy();
-    return this.child;
+    if (!holdSync) this.closeSync();
+    return this;
+  }
+
+  /** A plan with START_SYNC: let the created process run (its `start`). */
+  release(): void {
+    if (this.sync < 0) return;
+    try {
+      writeFd(this.sync, 'G');
+    } finally {
+      this.closeSync();
+    }
+  }
+
+  unref(): void {
+    if (this.exitWatch !== null) native().unwatchFd(this.exitWatch);
+    this.exitWatch = null;
   }
 
   /** Abandon the helper (create failed before or during setup). */
   abort(): void {
-    this.sync.destroy();
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.closeSync();
+    if (this.status !== null) return;
+    try {
+      native().pidfdSendSignal(this.pidfd, 9);
+    } catch {
+      // already gone
+    }
   }
 }
 
 /** Spawn the helper and run the plan at once (exec, where nothing is worth overlapping). */
-export async function runHelper(
-  plan: PlanWriter,
-  opts: HelperOptions & { events: HelperEvents; onSpawn?: (h: ChildProcess) => void },
-): Promise<ChildProcess> {
-  const h = Helper.spawn(opts);
-  opts.onSpawn?.(h.child);
-  return h.run(plan, opts.events);
+export async function runHelper(plan: PlanWriter, opts: HelperOptions & { events: HelperEvents }): Promise<HelperProcess> {
+  return Helper.spawn(opts).run(plan, opts.events);
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'child_process';
+import type * as ChildProcessModule from 'child_process';
 import type { Hook } from '../../../spec/src/config';
 import { ShoalError } from './errors';
 
@@ -25,6 +25,8 @@ function runOne(h: Hook, input: string): Promise<{ why: string; out: string }> {
     }
     let out = '';
     let timedOut = false;
+    // Loaded here: most containers have no hooks, and child_process costs ~5 ms to load.
+    const { spawn } = require('child_process') as typeof ChildProcessModule;
     const child = spawn(h.path, args.slice(1), { argv0: args[0], env, stdio: ['pipe', 'pipe', 'pipe'] });
     const collect = (d: Buffer) => {
       if (out.length < MAX_OUTPUT) out += d.toString();

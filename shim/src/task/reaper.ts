@@ -3,7 +3,8 @@
  * processes are started by the shoal-init helper, which exits once they run, so they are orphans
  * re-parented to the shim (a child subreaper). Each is watched through a pidfd polled on Node's
  * own event loop and reaped by pidfd; nothing ever calls waitpid(-1), which would steal the exit
- * statuses of libuv's own children (the helpers, logging binaries).
+ * statuses of libuv's own children (logging binaries) and of the helpers, which runtime/helper.ts
+ * spawns and reaps through their own pidfds.
  *
  * Other orphans re-parented to the shim (a container without a pid namespace, a daemonizing
  * exec) are reaped on SIGCHLD by scanning the shim's children for zombies that no one claims.

@@ -7,8 +7,8 @@
  * soon as a create or exec begins, pays that wait while the runtime validates the config and
  * creates the cgroup; the helper's real migration then finds the lock warm.
  */
-import * as fs from 'fs';
 import * as path from 'path';
+import { native } from '../../native';
 import { detectCgroups, ownCgroups } from './detect';
 
 /** Start the no-op self-migration (best effort: any error only means no head start). */
@@ -19,10 +19,8 @@ export function primeCgroupMigration(): void {
     const own = h && ownCgroups().get(h.key);
     if (!h || own === undefined) return;
     // "0" is the writing process: this one, already in that cgroup (the kernel skips the move).
-    // One threadpool write on an fd opened here: it starts now, not when the event loop next
-    // runs (fs.writeFile would queue its write only after the synchronous create work).
-    const fd = fs.openSync(path.join(h.mountpoint, own, 'cgroup.procs'), 'w');
-    fs.write(fd, '0', () => fs.close(fd, () => undefined));
+    // On a thread of its own: Node's threadpool would first wait for its four workers to start.
+    native().writeFileDetached(path.join(h.mountpoint, own, 'cgroup.procs'), '0');
   } catch {
     // no cgroup filesystem visible: nothing to warm
   }

@@ -48,6 +48,8 @@ export interface PlanContext {
   rootfs: string;
   /** exec.fifo path; absent for processes that start at once (exec). */
   execFifo?: string;
+  /** Instead of exec.fifo: the init waits after READY until the runtime sends 'G' (`run`). */
+  startSync?: boolean;
   cgroup: CgroupHandle | null;
   consoleSocket?: string;
   preserveFds: number;
@@ -329,6 +331,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   w.add(Op.ROOTFS_PROPAGATION, rootPropagation(linux.rootfsPropagation));
   if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);
   if (ctx.execFifo) w.add(Op.EXEC_FIFO, ctx.execFifo);
+  else if (ctx.startSync) w.add(Op.START_SYNC);
   if (linux.seccomp) encodeSeccomp(w, linux.seccomp);
 
   let devBind = false;

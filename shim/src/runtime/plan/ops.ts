@@ -52,6 +52,7 @@ export const Op = {
   IOPRIO: 57,
   SCHEDULER: 58,
   CPU_AFFINITY: 59,
+  START_SYNC: 60,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];
