@@ -150,18 +150,21 @@ export function childDirs(dir: string): string[] {
  * fine. EBUSY (tasks still exiting) is retried until `deadline` (Date.now() based).
  */
 export async function removeCgroupTree(dir: string, deadline: number): Promise<void> {
-  for (const child of childDirs(dir)) await removeCgroupTree(child, deadline);
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {
+      // rmdir first: a cgroup directory lists dozens of control files, and a container rarely
+      // made child cgroups, so listing it up front would be wasted on almost every delete.
       fs.rmdirSync(dir);
       return;
     } catch (err) {
       const code = errnoOf(err);
       if (code === 'ENOENT') return;
-      if (code === 'ENOTEMPTY') {
-        // A child cgroup appeared meanwhile (the container made one): remove it too.
-        for (const child of childDirs(dir)) await removeCgroupTree(child, deadline);
-      } else if (code !== 'EBUSY') {
+      if (code === 'ENOTEMPTY' || code === 'EBUSY') {
+        // Child cgroups (the container made some; cgroupfs says EBUSY) go first.
+        const children = childDirs(dir);
+        for (const child of children) await removeCgroupTree(child, deadline);
+        if (children.length) continue;
+      } else {
         throw cgroupError(dir, 'rmdir', err, true);
       }
       if (Date.now() >= deadline) throw cgroupError(dir, 'rmdir', err, true);

@@ -120,6 +120,9 @@ export class V1Cgroup extends BaseCgroup {
    * between listing and killing; the kill lands when they are thawed).
    */
   protected async killEverything(deadline: number): Promise<void> {
+    // Usually the init is gone already and the cgroup empty: nothing to kill (cgroup.kill would
+    // still take the cgroup mutex).
+    if (this.pids().length === 0) return;
     const u = this.unifiedEntry();
     if (u) {
       try {

@@ -129,6 +129,9 @@ export class V2Cgroup extends BaseCgroup {
 
   /** cgroup.kill (atomic, recursive) when the kernel has it; SIGKILL each listed pid until empty. */
   protected async killEverything(deadline: number): Promise<void> {
+    // Usually the init is gone already and the cgroup empty: nothing to kill (cgroup.kill would
+    // still take the cgroup mutex).
+    if (this.pids().length === 0) return;
     try {
       writeCgroupFile(path.join(this.entry.dir, 'cgroup.kill'), '1');
     } catch {
