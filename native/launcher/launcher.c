@@ -6,8 +6,9 @@
  * shim, the answer is just that shim's socket address, and starting Node (~40 ms) for it would be
  * the slowest part of `ctr run`. So this launcher computes the address in C (the group from
  * config.json's annotations, then sha256 of Join(address, ns, group)), connects, and when a shim
- * answers prints `unix://<path>` and exits. In every other case (no live shim, `delete`, the
- * daemon itself, -v) it execs Node on the shim's JS entry with the same arguments.
+ * answers prints `unix://<path>` and exits. `delete` is answered in C too when the shim already
+ * cleaned up (see delete_already_clean). In every other case (no live shim, a `delete` with work
+ * left, the daemon itself, -v) it execs Node on the shim's JS entry with the same arguments.
  *
  * Environment: SHOAL_NODE (the node binary), SHOAL_SHIM_ENTRY (the JS entry),
  * Default grouping: group annotation, sandbox id, else the namespace. SHOAL_SHIM_GROUPING=namespace
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "group.h"
@@ -234,6 +236,75 @@ static int exec_node(int argc, char **argv) {
   return 1;
 }
 
+/* Appends a protobuf varint. */
+static size_t put_varint(unsigned char *o, unsigned long long v) {
+  size_t n = 0;
+  do {
+    o[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return n;
+}
+
+/* Whether path is the root of a mount (the rootfs containerd's mounts were put on). */
+static int is_mount_root(const char *path) {
+  struct statx sx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0) return errno == ENOENT ? 0 : -1;
+  if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) return -1;
+  return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+/*
+ * `delete` when there is nothing left to clean. containerd 1.6 runs `<shim> delete` whenever a
+ * task's ttrpc connection closes, after every normal Delete too, and starting Node for it was
+ * most of a warm `ctr run --rm`. If the shim already cleaned up (no init.pid or state-root file
+ * in the bundle, no runtime state directory, the rootfs not a mount) and still answers on its
+ * socket, print the DeleteResponse the full cleanup would (no pid, 128+SIGKILL, now) and return
+ * 1; return 0 to leave everything else to Node's cleanup.
+ */
+static int delete_already_clean(const struct args *a) {
+  const char *ns = a->ns ? a->ns : getenv("NAMESPACE");
+  if (!ns || !*ns || strchr(ns, '/') || !a->id || !*a->id || strchr(a->id, '/')) return 0;
+  const char *b = a->bundle && *a->bundle ? a->bundle : ".";
+  const char *base = getenv("SHOAL_SHIM_STATE_ROOT");
+  if (!base || !*base) base = "/run/containerd/shoal";
+  char p[PATH_MAX];
+  struct stat st;
+  static const char *const leftovers[] = {"init.pid", "shoal-state-root"};
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(p, sizeof p, "%s/%s", b, leftovers[i]);
+    if (lstat(p, &st) == 0) return 0;
+  }
+  if ((size_t)snprintf(p, sizeof p, "%s/%s/%s", base, ns, a->id) >= sizeof p || lstat(p, &st) == 0) return 0;
+  snprintf(p, sizeof p, "%s/rootfs", b);
+  if (is_mount_root(p) != 0) return 0;
+  snprintf(p, sizeof p, "%s/address", b);
+  size_t len = 0;
+  char *addr = read_file(p, &len);
+  if (!addr) return 0;
+  while (len && (addr[len - 1] == '\n' || addr[len - 1] == ' ')) addr[--len] = 0;
+  const char *sock = strncmp(addr, "unix://", 7) == 0 ? addr + 7 : addr;
+  int alive = sock[0] == '/' && can_connect(sock);
+  free(addr);
+  if (!alive) return 0;
+  /* DeleteResponse{exit_status 2: 137, exited_at 3: Timestamp{seconds 1, nanos 2}}. */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  unsigned char ts[32], out[48];
+  size_t t = 0, o = 0;
+  ts[t++] = 0x08;
+  t += put_varint(ts + t, (unsigned long long)now.tv_sec);
+  ts[t++] = 0x10;
+  t += put_varint(ts + t, (unsigned long long)(now.tv_nsec / 1000000) * 1000000ULL);
+  out[o++] = 0x10;
+  o += put_varint(out + o, 128 + 9);
+  out[o++] = 0x1a;
+  out[o++] = (unsigned char)t;
+  memcpy(out + o, ts, t);
+  o += t;
+  return fwrite(out, 1, o, stdout) == o && fflush(stdout) == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   struct args a = {0};
   parse_args(argc, argv, &a);
@@ -261,5 +332,6 @@ int main(int argc, char **argv) {
       return fflush(stdout) == 0 ? 0 : 1;
     }
   }
+  if (!a.version && a.action && strcmp(a.action, "delete") == 0 && delete_already_clean(&a)) return 0;
   return exec_node(argc, argv);
 }

@@ -108,6 +108,21 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     const d = await client.invoke(TASK, 'Delete', { id });
     assert.is(d.exit_status, 7);
     assert.not.ok(fs.existsSync(path.join(e.stateRoot, NS, id)));
+
+    // containerd 1.6 runs `delete` after every Delete (its connection's close handler): with
+    // nothing left to clean and the shim alive, the launcher answers it without Node
+    // (SHOAL_NODE=/bin/false would fail), as the full cleanup would answer.
+    const noNode = { ...e, env: { ...e.env, SHOAL_NODE: '/bin/false' } };
+    const fast = shim(noNode, id, bundle, 'delete', ['-bundle', bundle]);
+    assert.is(fast.code, 0, fast.stderr);
+    const resp = decode(types().task.DeleteResponse, fast.stdout);
+    assert.is(resp.pid, 0);
+    assert.is(resp.exit_status, 137);
+    assert.ok(Math.abs(Number(resp.exited_at.seconds) - Date.now() / 1000) < 60, 'exited_at is now');
+    // Anything left (here an init.pid) goes to Node's full cleanup.
+    fs.writeFileSync(path.join(bundle, 'init.pid'), String(pid));
+    assert.is.not(shim(noNode, id, bundle, 'delete', ['-bundle', bundle]).code, 0, 'init.pid left: not the fast path');
+    fs.rmSync(path.join(bundle, 'init.pid'));
     await client.invoke(TASK, 'Shutdown', { id });
     const deadline = Date.now() + 5000;
     while (fs.existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -1,16 +1,23 @@
 /**
  * Phase timing for start-up work: with SHOAL_TRACE=1 each call prints the milliseconds since the
- * process started and since the previous mark to stderr. Free when the variable is unset.
+ * process started and since the previous mark to stderr; with SHOAL_TRACE=/abs/file the marks
+ * (with the pid and CLOCK_MONOTONIC milliseconds, to line up several processes) are appended to
+ * that file instead (the shim daemon has no stderr). Free when the variable is unset.
  */
-import { stderr } from './fdwrite';
+import * as fs from 'fs';
+import { stderr, writeFd } from './fdwrite';
 
-const on = !!process.env.SHOAL_TRACE;
+const dest = process.env.SHOAL_TRACE;
+let fd = -1;
 let last = 0;
 
 /** Record that a phase ended. */
 export function trace(label: string): void {
-  if (!on) return;
+  if (!dest) return;
   const now = performance.now();
-  stderr(`[shoal trace] ${now.toFixed(1)}ms (+${(now - last).toFixed(1)}) ${label}\n`);
+  const line = `${now.toFixed(1)}ms (+${(now - last).toFixed(1)}) ${label}\n`;
   last = now;
+  if (!dest.startsWith('/')) return stderr(`[shoal trace] ${line}`);
+  if (fd < 0) fd = fs.openSync(dest, 'a');
+  writeFd(fd, `${process.pid} ${(Number(process.hrtime.bigint()) / 1e6).toFixed(2)} ${line}`);
 }

@@ -18,6 +18,7 @@ import type { RootfsMount } from './rootfs';
 import { startOrphanReaper } from './reaper';
 import { statusCode } from './state-machine';
 import { ShimProcess, toTimestamp } from './process';
+import { trace } from '../runtime/trace';
 
 /** A message in plain-object form. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -256,7 +257,15 @@ export class TaskService {
   handlers(): Record<string, Handler> {
     const names = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Wait', 'Connect', 'Shutdown', 'Stats', 'Update', 'Checkpoint'] as const;
     const h: Record<string, Handler> = {};
-    for (const n of names) h[n] = (req, ctx) => (this[n] as Handler).call(this, req, ctx);
+    for (const n of names)
+      h[n] = async (req, ctx) => {
+        trace(`rpc ${n} ${req.id ?? ''} ${req.exec_id ?? ''}: begin`);
+        try {
+          return await (this[n] as Handler).call(this, req, ctx);
+        } finally {
+          trace(`rpc ${n} ${req.id ?? ''}: end`);
+        }
+      };
     return h;
   }
 }
