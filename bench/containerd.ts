@@ -142,7 +142,7 @@ class Bench {
     if (process.getuid?.() !== 0) throw new Error('run as root');
     const why = cannotRun(['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc']);
     if (why) throw new Error(why);
-    for (const f of [path.join(this.release, 'containerd-shim-shoal-v2'), this.shoalCli, path.join(this.repo, 'build/shim/src/task/main.js')])
+    for (const f of [path.join(this.release, 'containerd-shim-shoal-v2'), this.shoalCli, path.join(this.repo, 'build/shim.js')])
       if (!fs.existsSync(f)) throw new Error(`${f} missing: build shoal first (see bench/README.md)`);
     this.cd = await startContainerd({ namespace: `bc${process.pid}`, extraPath: [this.release] });
     this.image = ociImageTar().name;

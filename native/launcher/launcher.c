@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "group.h"
@@ -34,8 +35,9 @@
 #define SHOAL_NODE_BUILD ""
 #endif
 
-/* The JS entry relative to the directory of this executable (build/Release). */
-static const char ENTRY_REL[] = "/../shim/src/task/main.js";
+/* The JS entry relative to the directory of this executable (build/Release): the bundle of
+ * shim/src/task/bin.ts with its code cache (scripts/bundle.js). */
+static const char ENTRY_REL[] = "/../shim.js";
 
 /* The flags this launcher needs; the rest are only passed on to Node. */
 struct args {
@@ -202,30 +204,38 @@ static const char *find_node(char *buf, size_t bufsz) {
   return NULL;
 }
 
-static int exec_node(int argc, char **argv) {
-  char entry[PATH_MAX], nodebuf[PATH_MAX];
+/* The JS entry: $SHOAL_SHIM_ENTRY, else ENTRY_REL next to this executable. */
+static int resolve_entry(char *entry, size_t size) {
   const char *e = getenv("SHOAL_SHIM_ENTRY");
   if (e && *e) {
-    snprintf(entry, sizeof entry, "%s", e);
-  } else {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n < 0) {
-      fprintf(stderr, "containerd-shim-shoal-v2: readlink /proc/self/exe: %s\n", strerror(errno));
-      return 1;
-    }
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash) *slash = 0;
-    if (strlen(self) + sizeof ENTRY_REL > sizeof entry) return 1;
-    memcpy(entry, self, strlen(self));
-    memcpy(entry + strlen(self), ENTRY_REL, sizeof ENTRY_REL);
+    snprintf(entry, size, "%s", e);
+    return 0;
   }
-  const char *node = find_node(nodebuf, sizeof nodebuf);
-  if (!node) {
-    fprintf(stderr, "containerd-shim-shoal-v2: node not found (set SHOAL_NODE, or put node on PATH)\n");
-    return 1;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n < 0) {
+    fprintf(stderr, "containerd-shim-shoal-v2: readlink /proc/self/exe: %s\n", strerror(errno));
+    return -1;
   }
+  self[n] = 0;
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = 0;
+  if (strlen(self) + sizeof ENTRY_REL > size) return -1;
+  memcpy(entry, self, strlen(self));
+  memcpy(entry + strlen(self), ENTRY_REL, sizeof ENTRY_REL);
+  return 0;
+}
+
+static const char *node_or_complain(char *buf, size_t size) {
+  const char *node = find_node(buf, size);
+  if (!node) fprintf(stderr, "containerd-shim-shoal-v2: node not found (set SHOAL_NODE, or put node on PATH)\n");
+  return node;
+}
+
+static int exec_node(int argc, char **argv) {
+  char entry[PATH_MAX], nodebuf[PATH_MAX];
+  const char *node = node_or_complain(nodebuf, sizeof nodebuf);
+  if (!node || resolve_entry(entry, sizeof entry) < 0) return 1;
   char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
   if (!nargv) return 1;
   nargv[0] = (char *)node;
@@ -233,6 +243,141 @@ static int exec_node(int argc, char **argv) {
   for (int i = 1; i < argc; i++) nargv[i + 1] = argv[i];
   execv(node, nargv);
   fprintf(stderr, "containerd-shim-shoal-v2: exec %s: %s\n", node, strerror(errno));
+  return 1;
+}
+
+/* All of stdin (containerd's runtime options or bootstrap params), unless it is a terminal. */
+static unsigned char *read_stdin(size_t *len) {
+  *len = 0;
+  size_t cap = 4096;
+  unsigned char *buf = malloc(cap);
+  if (!buf || isatty(0)) return buf;
+  for (;;) {
+    if (*len == cap && !(buf = realloc(buf, cap *= 2))) return NULL;
+    ssize_t n = read(0, buf + *len, cap - *len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return buf;
+    *len += (size_t)n;
+  }
+}
+
+static char *base64(const unsigned char *in, size_t len) {
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+  if (!out) return NULL;
+  for (size_t i = 0; i < len; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < len ? in[i + 2] : 0);
+    *o++ = tbl[v >> 18 & 63];
+    *o++ = tbl[v >> 12 & 63];
+    *o++ = i + 1 < len ? tbl[v >> 6 & 63] : '=';
+    *o++ = i + 2 < len ? tbl[v & 63] : '=';
+  }
+  *o = 0;
+  return out;
+}
+
+/* The shim log: $SHOAL_SHIM_LOG or the bundle's `log` fifo (containerd reads it), else -1. */
+static int open_log(void) {
+  const char *p = getenv("SHOAL_SHIM_LOG");
+  if (!p || !*p) p = "log";
+  struct stat st;
+  if (stat(p, &st) < 0) return -1;
+  /* O_NONBLOCK: a fifo without a reader fails with ENXIO instead of hanging `start`. */
+  return open(p, S_ISFIFO(st.st_mode) ? O_WRONLY | O_NONBLOCK | O_CLOEXEC : O_WRONLY | O_APPEND | O_CLOEXEC);
+}
+
+/*
+ * The daemon's node flags: $SHOAL_SHIM_NODE_FLAGS, else shim-daemon.flags next to the JS entry's
+ * directory (written at build time from shim/src/task/daemon-flags.ts). Space-separated.
+ */
+static int daemon_flags(const char *entry, char **out, int max) {
+  const char *env = getenv("SHOAL_SHIM_NODE_FLAGS");
+  char *text = NULL;
+  if (env) {
+    text = strdup(env);
+  } else {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", entry);
+    char *slash = strrchr(p, '/');
+    if (slash) snprintf(slash + 1, sizeof p - (size_t)(slash + 1 - p), "shim-daemon.flags");
+    size_t len;
+    text = read_file(p, &len);
+  }
+  int n = 0;
+  for (char *save = NULL, *tok = text ? strtok_r(text, " \t\n", &save) : NULL; tok && n < max; tok = strtok_r(NULL, " \t\n", &save)) out[n++] = tok;
+  return n;
+}
+
+/*
+ * `start` with no live shim for the group: spawn the daemon (`node <flags> <entry> <the same
+ * flags> -socket <sock> serve`, in its own session, stdio /dev/null and the log, fd 3 a pipe it
+ * reports on), wait for its "ok", then write the address file and print the address, as the JS
+ * `start` would, without starting a Node process just to start another one.
+ */
+static int spawn_daemon(int argc, char **argv, const char *sock) {
+  char entry[PATH_MAX], nodebuf[PATH_MAX];
+  const char *node = node_or_complain(nodebuf, sizeof nodebuf);
+  if (!node || resolve_entry(entry, sizeof entry) < 0) return -1;
+  size_t olen;
+  unsigned char *opts = read_stdin(&olen);
+  char *b64 = opts ? base64(opts, olen) : NULL;
+  free(opts);
+  if (!b64) return -1;
+  mkdir("/run/containerd", 0711);
+  mkdir("/run/containerd/s", 0700);
+  char *nargv[96];
+  int k = 0;
+  nargv[k++] = (char *)node;
+  k += daemon_flags(entry, nargv + k, 32);
+  nargv[k++] = entry;
+  for (int i = 1; i < argc && k < 90; i++) {
+    if (strcmp(argv[i], "start") == 0) break; /* the action ends the flags */
+    nargv[k++] = argv[i];
+  }
+  nargv[k++] = "-socket";
+  nargv[k++] = (char *)sock;
+  nargv[k++] = "serve";
+  nargv[k] = NULL;
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) return -1;
+  int log = open_log();
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    setsid();
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(log >= 0 ? log : null, 2);
+    dup2(ready[1], 3);
+    syscall(SYS_close_range, 4, ~0U, 0);
+    if (!getenv("UV_THREADPOOL_SIZE")) setenv("UV_THREADPOOL_SIZE", "2", 1);
+    setenv("SHOAL_SHIM_OPTIONS", b64, 1);
+    execv(node, nargv);
+    dprintf(2, "containerd-shim-shoal-v2: exec %s: %s\n", node, strerror(errno));
+    _exit(127);
+  }
+  free(b64);
+  close(ready[1]);
+  if (log >= 0) close(log);
+  char report[512];
+  size_t got = 0;
+  struct pollfd p = {ready[0], POLLIN, 0};
+  while (got < sizeof report - 1) {
+    int r = poll(&p, 1, 20000);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    ssize_t n = read(ready[0], report + got, sizeof report - 1 - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(ready[0]);
+  while (got && (report[got - 1] == '\n' || report[got - 1] == ' ')) got--;
+  report[got] = 0;
+  /* "in use": a concurrent start for the same group won; its shim serves this container too. */
+  if (strcmp(report, "ok") == 0 || (strcmp(report, "in use") == 0 && can_connect(sock))) return 0;
+  fprintf(stderr, "containerd-shim-shoal-v2: shim daemon did not start: %s\n", got ? report : "exited");
   return 1;
 }
 
@@ -258,9 +403,9 @@ static int is_mount_root(const char *path) {
  * `delete` when there is nothing left to clean. containerd 1.6 runs `<shim> delete` whenever a
  * task's ttrpc connection closes, after every normal Delete too, and starting Node for it was
  * most of a warm `ctr run --rm`. If the shim already cleaned up (no init.pid or state-root file
- * in the bundle, no runtime state directory, the rootfs not a mount) and still answers on its
- * socket, print the DeleteResponse the full cleanup would (no pid, 128+SIGKILL, now) and return
- * 1; return 0 to leave everything else to Node's cleanup.
+ * in the bundle, no runtime state directory, the rootfs not a mount), print the DeleteResponse
+ * the full cleanup would (no pid, 128+SIGKILL, now) and return 1; return 0 to leave everything
+ * else to Node's cleanup.
  */
 static int delete_already_clean(const struct args *a) {
   const char *ns = a->ns ? a->ns : getenv("NAMESPACE");
@@ -278,15 +423,18 @@ static int delete_already_clean(const struct args *a) {
   if ((size_t)snprintf(p, sizeof p, "%s/%s/%s", base, ns, a->id) >= sizeof p || lstat(p, &st) == 0) return 0;
   snprintf(p, sizeof p, "%s/rootfs", b);
   if (is_mount_root(p) != 0) return 0;
+  /* The group's shim: alive, or gone with its socket; a socket nobody answers on is removed, as
+   * the full cleanup does (the last container's Shutdown ends the daemon). */
   snprintf(p, sizeof p, "%s/address", b);
   size_t len = 0;
   char *addr = read_file(p, &len);
-  if (!addr) return 0;
-  while (len && (addr[len - 1] == '\n' || addr[len - 1] == ' ')) addr[--len] = 0;
-  const char *sock = strncmp(addr, "unix://", 7) == 0 ? addr + 7 : addr;
-  int alive = sock[0] == '/' && can_connect(sock);
-  free(addr);
-  if (!alive) return 0;
+  if (addr) {
+    while (len && (addr[len - 1] == '\n' || addr[len - 1] == ' ')) addr[--len] = 0;
+    const char *sock = strncmp(addr, "unix://", 7) == 0 ? addr + 7 : addr;
+    int ok = sock[0] == '/' && (can_connect(sock) || unlink(sock) == 0 || errno == ENOENT);
+    free(addr);
+    if (!ok) return 0;
+  }
   /* DeleteResponse{exit_status 2: 137, exited_at 3: Timestamp{seconds 1, nanos 2}}. */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
@@ -305,9 +453,22 @@ static int delete_already_clean(const struct args *a) {
   return fwrite(out, 1, o, stdout) == o && fflush(stdout) == 0 ? 1 : 0;
 }
 
+/* With SHOAL_TRACE=/abs/file, a line "pid CLOCK_MONOTONIC-ms launcher: what" (runtime/trace.ts). */
+static void trace(const char *what) {
+  const char *dest = getenv("SHOAL_TRACE");
+  if (!dest || dest[0] != '/') return;
+  int fd = open(dest, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  dprintf(fd, "%d %.2f launcher: %s\n", (int)getpid(), (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6, what);
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   struct args a = {0};
   parse_args(argc, argv, &a);
+  trace(a.action ? a.action : "-");
   if (!a.version && a.action && strcmp(a.action, "socket-address") == 0) {
     char path[256];
     if (compute_address(&a, path, sizeof path) < 0) {
@@ -319,7 +480,15 @@ int main(int argc, char **argv) {
   }
   if (!a.version && a.action && strcmp(a.action, "start") == 0) {
     char path[256];
-    if (compute_address(&a, path, sizeof path) == 0 && can_connect(path)) {
+    int known = compute_address(&a, path, sizeof path) == 0;
+    int live = known && can_connect(path);
+    if (known && !live) {
+      trace("spawn daemon");
+      int rc = spawn_daemon(argc, argv, path);
+      if (rc > 0) return 1;
+      live = rc == 0;
+    }
+    if (live) {
       char address[sizeof path + 8];
       snprintf(address, sizeof address, "unix://%s", path);
       drain_stdin();
@@ -333,5 +502,6 @@ int main(int argc, char **argv) {
     }
   }
   if (!a.version && a.action && strcmp(a.action, "delete") == 0 && delete_already_clean(&a)) return 0;
+  trace("exec node");
   return exec_node(argc, argv);
 }

@@ -29,14 +29,15 @@ test.after(async () => {
 
 const taskStatus = (c: Containerd, id: string) => taskStatuses(c).get(id);
 
-/** Pids of live containerd-shim-shoal-v2 processes (the daemons: node running task/main.js). */
+/** Pids of live containerd-shim-shoal-v2 daemons (node running build/shim.js ... serve). */
 function shimPids(): number[] {
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (cmd.includes('task/main.js') && !cmd.includes(' start')) out.push(Number(p));
+      const argv = cmd.split('\0');
+      if (argv.includes('serve') && argv.some((a) => a.endsWith('/shim.js') || a.endsWith('task/main.js'))) out.push(Number(p));
     } catch {
       /* gone */
     }

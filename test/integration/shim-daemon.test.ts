@@ -93,6 +93,13 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     const conn = await client.invoke(TASK, 'Connect', { id });
     assert.is(conn.task_pid, pid);
     assert.is.not(conn.shim_pid, process.pid);
+    // The launcher started the daemon with the build's V8 flags, in a session of its own.
+    const argv = fs.readFileSync(`/proc/${conn.shim_pid}/cmdline`, 'utf8').split('\0');
+    const flags = fs.readFileSync(path.join(repoRoot(), 'build', 'shim-daemon.flags'), 'utf8').trim().split(' ');
+    assert.equal(argv.slice(1, 1 + flags.length), flags);
+    assert.equal(argv.slice(-4, -1), ['-socket', sock, 'serve']);
+    const stat = fs.readFileSync(`/proc/${conn.shim_pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    assert.is(Number(stat[3]), conn.shim_pid, 'session leader');
     assert.is((await client.invoke(TASK, 'State', { id })).status, 1);
     await client.invoke(TASK, 'Start', { id });
     const w = await client.invoke(TASK, 'Wait', { id });
@@ -127,6 +134,17 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     const deadline = Date.now() + 5000;
     while (fs.existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.not.ok(fs.existsSync(sock), 'the daemon exited and removed its socket');
+
+    // The `delete` after the last container's Shutdown: the daemon is gone, still no Node; a
+    // socket file nobody answers on (a killed daemon's) is removed as the full cleanup would.
+    const afterExit = shim(noNode, id, bundle, 'delete', ['-bundle', bundle]);
+    assert.is(afterExit.code, 0, afterExit.stderr);
+    assert.is(decode(types().task.DeleteResponse, afterExit.stdout).exit_status, 137);
+    const stale = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    assert.is(stale.signal, 'SIGKILL');
+    assert.ok(fs.existsSync(sock), 'a stale socket file');
+    assert.is(shim(noNode, id, bundle, 'delete', ['-bundle', bundle]).code, 0);
+    assert.not.ok(fs.existsSync(sock), 'the stale socket was removed');
   }));
 
 test('delete after the shim was killed: force-kills the container, prints DeleteResponse', () =>

@@ -18,16 +18,13 @@ import { canConnect, stateRoot } from './cleanup';
 import { formatFlags, ShimFlags } from './flags';
 import { parseStartOptions } from './options';
 import { TaskService } from './service';
+import { trace } from '../runtime/trace';
+import { DAEMON_NODE_FLAGS } from './daemon-flags';
+
+export { DAEMON_NODE_FLAGS };
 
 /** How long `start` waits for the daemon to listen. */
 const START_TIMEOUT_MS = 20_000;
-/**
- * V8 flags of the daemon (override: $SHOAL_SHIM_NODE_FLAGS, space-separated). One Node process
- * serves a whole namespace, so its footprint is what matters. Measured with 50 containers
- * (private anonymous memory): no flags 17-25 MB, these 13-14 MB, at the same Create latency
- * (~25 ms median; lite-mode only drops the optimizing compiler, --jitless was no smaller).
- */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--lite-mode', '--single-threaded-gc', '--v8-pool-size=1'];
 /** Env var carrying containerd's stdin (runtime options Any or BootstrapParams), base64. */
 export const OPTIONS_ENV = 'SHOAL_SHIM_OPTIONS';
 
@@ -63,7 +60,8 @@ export async function start(f: ShimFlags): Promise<string> {
     fs.mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o700 });
     const log = openLog(bundle);
     const flags = process.env.SHOAL_SHIM_NODE_FLAGS !== undefined ? process.env.SHOAL_SHIM_NODE_FLAGS.split(/\s+/).filter(Boolean) : DAEMON_NODE_FLAGS;
-    const child = spawn(process.execPath, [...flags, path.join(__dirname, 'main.js'), ...formatFlags({ ...f, socket: sock }, 'serve')], {
+    // The daemon runs the same script as this `start` (build/shim.js, or main.js in tests).
+    const child = spawn(process.execPath, [...flags, process.argv[1], ...formatFlags({ ...f, socket: sock }, 'serve')], {
       stdio: ['ignore', 'ignore', log, 'pipe'],
       detached: true,
       cwd: bundle,
@@ -80,6 +78,7 @@ export async function start(f: ShimFlags): Promise<string> {
       child.once('error', (e) => (clearTimeout(timer), resolve(e.message)));
     });
     child.unref();
+    trace(`start: daemon reported ${report}`);
     // "in use": a concurrent start for the same group won; its shim serves this container too.
     if (report !== 'ok' && !(report === 'in use' && (await canConnect(sock)))) throw new Error(`shim daemon did not start: ${report}`);
   }
@@ -117,6 +116,7 @@ export async function serve(f: ShimFlags): Promise<void> {
     // Loaded here: `start` and `delete` need no protobuf runtime.
     const { TtrpcServer } = await import('../ttrpc/server');
     const { EventPublisher } = await import('../ttrpc/events');
+    trace('serve: modules loaded');
     const events = process.env.TTRPC_ADDRESS ? new EventPublisher(process.env.TTRPC_ADDRESS) : null;
     const server = new TtrpcServer();
     const startOptions = parseStartOptions(Buffer.from(process.env[OPTIONS_ENV] ?? '', 'base64'));
@@ -142,6 +142,7 @@ export async function serve(f: ShimFlags): Promise<void> {
       // descriptors without v3
     }
     await listenSocket((p) => server.listen(p), f.socket);
+    trace('serve: listening');
     report('ok');
   } catch (e) {
     report((e as Error).message);

@@ -1,6 +1,7 @@
 /*
- * Entry of containerd-shim-shoal-v2's JavaScript side (the C launcher in native/launcher execs
- * `node build/shim/src/task/main.js <args>` unless a live shim already answers `start`).
+ * containerd-shim-shoal-v2's JavaScript side. The C launcher (native/launcher) execs
+ * `node build/shim.js <args>` (this module and everything it loads in one file with a V8 code
+ * cache, from bin.ts) unless it can answer `start` or `delete` itself.
  *
  *   -namespace NS -address GRPC -publish-binary P -id ID [-debug] start     print the address
  *   -namespace NS -address GRPC -publish-binary P -id ID -bundle B delete   clean up a dead shim
@@ -13,10 +14,12 @@ import { VERSION } from '../version';
 import { cleanupDeadShim } from './cleanup';
 import { serve, start } from './daemon';
 import { parseFlags } from './flags';
+import { trace } from '../runtime/trace';
 
 /** Runs one invocation; resolves with the exit code (serve never resolves to an exit). */
 export async function main(argv: string[]): Promise<number | null> {
   const f = parseFlags(argv);
+  trace(`shim ${f.action}: loaded`);
   if (f.version) {
     process.stdout.write(`containerd-shim-shoal-v2:\n  Version:  ${VERSION}\n  Node:     ${process.version}\n`);
     return 0;
@@ -39,7 +42,8 @@ export async function main(argv: string[]): Promise<number | null> {
   }
 }
 
-if (require.main === module) {
+/** Runs `main` on this process's arguments and sets the exit code (the executable's entry). */
+export function run(): void {
   main(process.argv.slice(2)).then(
     (code) => {
       if (code !== null) process.exitCode = code;
@@ -50,3 +54,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) run();
