@@ -124,6 +124,8 @@ test('launcher: other actions exec Node with the same arguments', () => {
   try {
     const script = path.join(dir, 'entry.js');
     fs.writeFileSync(script, 'process.stdout.write(JSON.stringify(process.argv.slice(2)))');
+    // A `delete` with work left (an init.pid) is Node's; a clean one the launcher answers itself.
+    fs.writeFileSync(path.join(dir, 'init.pid'), '1');
     const r = spawnSync(LAUNCHER, ['-namespace', 'n', '-id', 'x', '-bundle', dir, 'delete'], { encoding: 'utf8', env: { PATH: process.env.PATH, SHOAL_SHIM_ENTRY: script, SHOAL_NODE: process.execPath } });
     assert.is(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout), ['-namespace', 'n', '-id', 'x', '-bundle', dir, 'delete']);
