@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -431,7 +432,13 @@ static int delete_already_clean(const struct args *a) {
   if (addr) {
     while (len && (addr[len - 1] == '\n' || addr[len - 1] == ' ')) addr[--len] = 0;
     const char *sock = strncmp(addr, "unix://", 7) == 0 ? addr + 7 : addr;
-    int ok = sock[0] == '/' && (can_connect(sock) || unlink(sock) == 0 || errno == ENOENT);
+    int ok = sock[0] == '/';
+    if (ok && !can_connect(sock)) {
+      char lp[PATH_MAX];
+      snprintf(lp, sizeof lp, "%s.lock", sock);
+      ok = unlink(sock) == 0 || errno == ENOENT;
+      unlink(lp); /* the start lock of a dead daemon */
+    }
     free(addr);
     if (!ok) return 0;
   }
@@ -482,12 +489,27 @@ int main(int argc, char **argv) {
     char path[256];
     int known = compute_address(&a, path, sizeof path) == 0;
     int live = known && can_connect(path);
+    int lock = -1;
+    if (known && !live) {
+      /* One daemon per group: concurrent starts (a burst of `ctr run`) queue on a lock next to
+       * the socket, and all but the first find the daemon the first one started. */
+      char lp[sizeof path + 8];
+      snprintf(lp, sizeof lp, "%s.lock", path);
+      mkdir("/run/containerd", 0711);
+      mkdir("/run/containerd/s", 0700);
+      lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (lock >= 0) {
+        while (flock(lock, LOCK_EX) < 0 && errno == EINTR) {}
+        live = can_connect(path);
+      }
+    }
     if (known && !live) {
       trace("spawn daemon");
       int rc = spawn_daemon(argc, argv, path);
       if (rc > 0) return 1;
       live = rc == 0;
     }
+    if (lock >= 0) close(lock); /* releases the lock; the file stays for the next burst */
     if (live) {
       char address[sizeof path + 8];
       snprintf(address, sizeof address, "unix://%s", path);

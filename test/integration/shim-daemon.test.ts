@@ -134,6 +134,7 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     const deadline = Date.now() + 5000;
     while (fs.existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.not.ok(fs.existsSync(sock), 'the daemon exited and removed its socket');
+    assert.not.ok(fs.existsSync(`${sock}.lock`), 'and the start lock');
 
     // The `delete` after the last container's Shutdown: the daemon is gone, still no Node; a
     // socket file nobody answers on (a killed daemon's) is removed as the full cleanup would.
@@ -145,6 +146,57 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     assert.ok(fs.existsSync(sock), 'a stale socket file');
     assert.is(shim(noNode, id, bundle, 'delete', ['-bundle', bundle]).code, 0);
     assert.not.ok(fs.existsSync(sock), 'the stale socket was removed');
+  }));
+
+test('concurrent cold starts of one group start one daemon', () =>
+  withCleanup(async (defer) => {
+    const e0 = environment(defer);
+    // Every daemon that starts (also one that loses the socket and exits) traces "serve: loaded".
+    const traceFile = path.join(path.dirname(e0.stateRoot), 'trace');
+    const e = { ...e0, env: { ...e0.env, SHOAL_TRACE: traceFile } };
+    const bundles = Array.from({ length: 6 }, () => makeBundle());
+    defer(() => bundles.forEach((b) => fs.rmSync(b, { recursive: true, force: true })));
+    const { spawn } = await import('child_process');
+    const ids = bundles.map(() => uniqueId('shimc'));
+    const outs = await Promise.all(
+      bundles.map(
+        (b, i) =>
+          new Promise<{ code: number | null; out: string }>((resolve) => {
+            const c = spawn(LAUNCHER, ['-namespace', NS, '-address', e.grpc, '-publish-binary', '/bin/true', '-id', ids[i], 'start'], { cwd: b, env: e.env });
+            let out = '';
+            c.stdout.on('data', (d) => (out += d));
+            c.stdin.end(Buffer.from([0x0a, 0x00]));
+            c.on('exit', (code) => resolve({ code, out }));
+          }),
+      ),
+    );
+    const sock = outs[0].out.slice('unix://'.length);
+    const daemonsOf = () =>
+      fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+          return argv.includes('serve') && argv.includes(sock);
+        } catch {
+          return false;
+        }
+      });
+    // Whatever fails below, no daemon outlives the test.
+    defer(() => daemonsOf().forEach((p) => process.kill(Number(p), 'SIGKILL')));
+    for (const o of outs) assert.is(o.code, 0);
+    assert.is(new Set(outs.map((o) => o.out)).size, 1, 'one address');
+    const daemons = daemonsOf();
+    assert.is(daemons.length, 1, `one daemon: ${daemons}`);
+    const started = fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.includes('shim serve: loaded'));
+    assert.is(started.length, 1, 'only one daemon was ever started');
+    const client = await TtrpcClient.connect(outs[0].out);
+    try {
+      await client.invoke(TASK, 'Shutdown', { id: ids[0] });
+    } finally {
+      client.close();
+    }
+    const deadline = Date.now() + 5000;
+    while ((fs.existsSync(sock) || fs.existsSync(`${sock}.lock`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.not.ok(fs.existsSync(`${sock}.lock`), 'the daemon removed the start lock');
   }));
 
 test('delete after the shim was killed: force-kills the container, prints DeleteResponse', () =>

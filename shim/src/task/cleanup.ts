@@ -72,7 +72,7 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   try {
     const address = fs.readFileSync(path.join(o.bundle, 'address'), 'utf8').trim();
     const sock = address.replace(/^unix:\/\//, '');
-    if (sock.startsWith('/') && !(await canConnect(sock))) fs.rmSync(sock, { force: true });
+    if (sock.startsWith('/') && !(await canConnect(sock))) for (const f of [sock, `${sock}.lock`]) fs.rmSync(f, { force: true });
   } catch {
     // no address file
   }

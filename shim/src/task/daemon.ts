@@ -131,7 +131,13 @@ export async function serve(f: ShimFlags): Promise<void> {
       onShutdown: () => {
         const wait = events ? Promise.race([new Promise((r) => setTimeout(r, 2000)), (async () => { while (events.pending) await new Promise((r) => setTimeout(r, 20)); })()]) : Promise.resolve();
         // server.close() also unlinks the socket; do not let a slow peer hold the exit.
-        void wait.then(() => Promise.race([server.close(), new Promise((r) => setTimeout(r, 200))])).finally(() => process.exit(0));
+        void wait
+          .then(() => Promise.race([server.close(), new Promise((r) => setTimeout(r, 200))]))
+          .finally(() => {
+            // The launcher's start lock for this socket (native/launcher): gone with the daemon.
+            fs.rmSync(`${f.socket}.lock`, { force: true });
+            process.exit(0);
+          });
       },
     });
     const handlers = service.handlers();
