@@ -61,14 +61,19 @@ const char *ErrnoName(int err) {
   }
 }
 
-// Throws a system error and returns the empty value the caller must return.
-Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
+// A system error shaped like Node's: message, code, errno, syscall.
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall_name) {
   std::string msg = std::string(syscall_name) + " failed: " + ErrnoName(err) + " (" + strerror(err) + ")";
   Napi::Error e = Napi::Error::New(env, msg);
   e.Set("code", Napi::String::New(env, ErrnoName(err)));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall_name));
-  e.ThrowAsJavaScriptException();
+  return e;
+}
+
+// Throws a system error and returns the empty value the caller must return.
+Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
+  ErrnoError(env, err, syscall_name).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
@@ -635,6 +640,61 @@ Napi::Value WriteFileDetached(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// mount(2) or umount2(2) on a threadpool thread: a mount waits on kernel locks that other
+// containers' setup holds, and must not stop the shim's event loop meanwhile.
+class MountWork : public Napi::AsyncWorker {
+ public:
+  MountWork(Napi::Env env, bool umount, std::string source, std::string target, std::string fstype, unsigned long flags, std::string data)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), umount_(umount), source_(std::move(source)),
+        target_(std::move(target)), fstype_(std::move(fstype)), flags_(flags), data_(std::move(data)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    int rc = umount_ ? umount2(target_.c_str(), static_cast<int>(flags_))
+                     : mount(source_.c_str(), target_.c_str(), fstype_.empty() ? nullptr : fstype_.c_str(), flags_, data_.empty() ? nullptr : data_.c_str());
+    err_ = rc < 0 ? errno : 0;
+  }
+  void OnOK() override {
+    if (err_) deferred_.Reject(ErrnoError(Env(), err_, umount_ ? "umount2" : "mount").Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  bool umount_;
+  std::string source_, target_, fstype_;
+  unsigned long flags_;
+  std::string data_;
+  int err_ = 0;
+};
+
+// mountAsync(source, target, fstype, flags, data?) -> Promise: mount(2) off the main thread.
+Napi::Value MountAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string source, target, fstype, data;
+  if (!StringArg(info, 0, "source", &source) || !StringArg(info, 1, "target", &target) || !StringArg(info, 2, "fstype", &fstype))
+    return env.Undefined();
+  if (info.Length() < 4 || !info[3].IsNumber()) return ThrowType(env, "flags must be a number");
+  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
+  if (info.Length() > 4 && !info[4].IsUndefined() && !StringArg(info, 4, "data", &data)) return env.Undefined();
+  auto *w = new MountWork(env, false, source, target, fstype, flags, data);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// umount2Async(target, flags) -> Promise: umount2(2) off the main thread.
+Napi::Value Umount2Async(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string target;
+  int flags;
+  if (!StringArg(info, 0, "target", &target) || !IntArg(info, 1, "flags", &flags)) return env.Undefined();
+  auto *w = new MountWork(env, true, "", target, "", static_cast<unsigned long>(flags), "");
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
@@ -654,6 +714,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
+  exports.Set("mountAsync", Napi::Function::New(env, MountAsync, "mountAsync"));
+  exports.Set("umount2Async", Napi::Function::New(env, Umount2Async, "umount2Async"));
   exports.Set("attachDeviceFilter", Napi::Function::New(env, AttachDeviceFilter, "attachDeviceFilter"));
   exports.Set("deviceFilterCount", Napi::Function::New(env, DeviceFilterCount, "deviceFilterCount"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));

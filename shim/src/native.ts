@@ -76,6 +76,10 @@ export interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
   /** umount2(2); `flags` are MNT_* bits (MNT_DETACH = 2). */
   umount2(target: string, flags: number): void;
+  /** mount(2) on a threadpool thread (the shim's event loop keeps running meanwhile). */
+  mountAsync(source: string, target: string, fstype: string, flags: number, data?: string): Promise<void>;
+  /** umount2(2) on a threadpool thread. */
+  umount2Async(target: string, flags: number): Promise<void>;
   /**
    * cgroup v2 device filter: builds a BPF_PROG_TYPE_CGROUP_DEVICE program from `rules` (flat,
    * 4 numbers per rule: type 0 any / 1 block / 2 char, major, minor (-1 = any), access bits

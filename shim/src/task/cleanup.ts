@@ -64,7 +64,7 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
     o.warn(`delete ${o.id}: ${(e as Error).message}`);
   }
   try {
-    unmountRootfs(path.join(o.bundle, 'rootfs'));
+    await unmountRootfs(path.join(o.bundle, 'rootfs'));
   } catch (e) {
     o.warn(`unmount rootfs: ${(e as Error).message}`);
   }

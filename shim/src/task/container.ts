@@ -114,7 +114,7 @@ export class Container {
     const mounted = p.rootfs.length > 0;
     if (mounted) {
       fs.mkdirSync(rootfs, { recursive: true });
-      mountRootfs(p.rootfs, rootfs);
+      await mountRootfs(p.rootfs, rootfs);
     }
     const init = new ShimProcess(p.id, '', { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal });
     try {
@@ -125,7 +125,7 @@ export class Container {
       // `delete` (shim unreachable) reports this pid, like runc's shim with its init.pid.
       fs.writeFileSync(path.join(bundle, 'init.pid'), String(init.pid));
     } catch (e) {
-      if (mounted) unmountRootfs(rootfs);
+      if (mounted) await unmountRootfs(rootfs);
       throw e;
     }
     return new Container(init, bundle, ctx, mounted, options);
@@ -242,7 +242,7 @@ export class Container {
       this.stopOom();
       await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
       if (!p.exit && p.pid) await p.waitFor(DELETE_WAIT_MS);
-      if (this.mountedRootfs) unmountRootfs(path.join(this.bundle, 'rootfs'));
+      if (this.mountedRootfs) await unmountRootfs(path.join(this.bundle, 'rootfs'));
       for (const f of ['init.pid', STATE_ROOT_FILE]) fs.rmSync(path.join(this.bundle, f), { force: true });
     } else {
       this.execs.delete(p.execId);

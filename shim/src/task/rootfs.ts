@@ -45,8 +45,12 @@ export function parseMountOptions(options: string[] = []): { flags: number; data
   return { flags, data: data.join(',') };
 }
 
-/** Mounts `mounts` in order on `target`; on failure the ones already mounted are undone. */
-export function mountRootfs(mounts: RootfsMount[], target: string): void {
+/**
+ * Mounts `mounts` in order on `target`; on failure the ones already mounted are undone. The
+ * mount calls run on the threadpool: an overlay mount can wait on kernel locks that other
+ * containers' setup holds, and the shim's event loop serves every other container meanwhile.
+ */
+export async function mountRootfs(mounts: RootfsMount[], target: string): Promise<void> {
   const n = native();
   let done = 0;
   try {
@@ -54,33 +58,33 @@ export function mountRootfs(mounts: RootfsMount[], target: string): void {
       const { flags, data } = parseMountOptions(m.options);
       const isBind = m.type === 'bind' || m.type === 'rbind' || (flags & MS.BIND) !== 0;
       if (!isBind) {
-        n.mount(m.source, target, m.type, flags, data);
+        await n.mountAsync(m.source, target, m.type, flags, data);
         done++;
         continue;
       }
       const rec = m.type === 'rbind' || (flags & MS.REC) !== 0 ? MS.REC : 0;
-      n.mount(m.source, target, '', MS.BIND | rec, '');
+      await n.mountAsync(m.source, target, '', MS.BIND | rec, '');
       done++;
       // A bind mount ignores ro, nosuid... at first: they take a remount, as mount(8) does.
       const extra = flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
-      if (extra) n.mount('', target, '', MS.REMOUNT | MS.BIND | extra, '');
+      if (extra) await n.mountAsync('', target, '', MS.REMOUNT | MS.BIND | extra, '');
     }
   } catch (e) {
-    for (; done > 0; done--) unmountOnce(target);
+    for (; done > 0; done--) await unmountOnce(target);
     const err = e as NodeJS.ErrnoException;
     throw new ShoalError('SETUP_FAILED', `mount rootfs on ${target}: ${err.code ?? err.message}`, { errno: err.code, path: target });
   }
 }
 
-function unmountOnce(target: string): boolean {
+async function unmountOnce(target: string): Promise<boolean> {
   try {
-    native().umount2(target, 0);
+    await native().umount2Async(target, 0);
     return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EINVAL' || code === 'ENOENT') return false;
     if (code === 'EBUSY') {
-      native().umount2(target, MNT_DETACH);
+      await native().umount2Async(target, MNT_DETACH);
       return true;
     }
     throw e;
@@ -88,6 +92,6 @@ function unmountOnce(target: string): boolean {
 }
 
 /** Unmounts everything stacked on `target` (until it is no longer a mount point). */
-export function unmountRootfs(target: string): void {
-  for (let i = 0; i < 64 && unmountOnce(target); i++);
+export async function unmountRootfs(target: string): Promise<void> {
+  for (let i = 0; i < 64 && (await unmountOnce(target)); i++);
 }
