@@ -238,6 +238,36 @@ test('writeFileDetached writes from a thread of its own and returns at once', as
   }
 });
 
+test('mountAsync/umount2Async: a tmpfs off the main thread, errors as system errors', async () => {
+  const n = native();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));
+  const mounted = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
+  try {
+    const p = n.mountAsync('tmpfs', dir, 'tmpfs', 0, 'size=1m');
+    assert.instance(p, Promise);
+    await p;
+    assert.ok(mounted(), 'mounted');
+    await n.umount2Async(dir, 0);
+    assert.not.ok(mounted(), 'unmounted');
+    try {
+      await n.mountAsync('tmpfs', path.join(dir, 'missing'), 'tmpfs', 0);
+      assert.unreachable('mounted on a missing dir');
+    } catch (e) {
+      assert.is((e as NodeJS.ErrnoException).code, 'ENOENT');
+      assert.is((e as NodeJS.ErrnoException).syscall, 'mount');
+    }
+    try {
+      await n.umount2Async(dir, 0);
+      assert.unreachable('unmounted a plain dir');
+    } catch (e) {
+      assert.is((e as NodeJS.ErrnoException).code, 'EINVAL');
+    }
+  } finally {
+    if (mounted()) n.umount2(dir, 2);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('helperPath/probePath either resolve or list every path tried', () => {
   for (const find of [helperPath, probePath]) {
     try {
