@@ -29,6 +29,9 @@
 #include <sys/mount.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <vector>
 #include <uv.h>
 
@@ -538,6 +541,8 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   if (!StringArg(info, 0, "file", &file)) return env.Undefined();
   if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) return ThrowType(env, "args and fds must be arrays");
   if (!StringArg(info, 3, "cwd", &cwd)) return env.Undefined();
+  int exe_fd = -1;
+  if (info.Length() > 4 && !info[4].IsUndefined() && !IntArg(info, 4, "exeFd", &exe_fd)) return env.Undefined();
   Napi::Array jargs = info[1].As<Napi::Array>(), jfds = info[2].As<Napi::Array>();
   std::vector<std::string> args{file};
   for (uint32_t i = 0; i < jargs.Length(); i++) {
@@ -563,6 +568,15 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
     if (fd < 0) err = errno;
     else src.push_back(fd);
   }
+  // The binary to execute: `file`, or the memfd exeFd through /proc/self/fd (copied above the
+  // target range too, so no dup2 replaces it before the exec).
+  int exe_copy = -1;
+  std::string exe_path = file;
+  if (!err && exe_fd >= 0) {
+    exe_copy = fcntl(exe_fd, F_DUPFD_CLOEXEC, n + 1);
+    if (exe_copy < 0) err = errno;
+    else exe_path = "/proc/self/fd/" + std::to_string(exe_copy);
+  }
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
@@ -582,11 +596,12 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
     for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
     argv.push_back(nullptr);
     char *envp[] = {nullptr};
-    err = posix_spawn(&pid, file.c_str(), &fa, &attr, argv.data(), envp);
+    err = posix_spawn(&pid, exe_path.c_str(), &fa, &attr, argv.data(), envp);
   }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   for (int fd : src) close(fd);
+  if (exe_copy >= 0) close(exe_copy);
   close(sv[1]);
   if (err) {
     close(sv[0]);
@@ -695,6 +710,34 @@ Napi::Value Umount2Async(const Napi::CallbackInfo &info) {
   return p;
 }
 
+// sealedCopy(path) -> fd: a memfd holding the file's bytes, sealed against any change (write,
+// grow, shrink, more seals), CLOEXEC. The helper started from it sees itself in a sealed memfd
+// and needs no re-exec of its own (CVE-2019-5736: /proc/<init>/exe is never the host binary).
+Napi::Value SealedCopy(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return env.Undefined();
+  int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ThrowErrno(env, errno, "open");
+  struct stat st;
+  int mfd = -1, err = 0;
+  if (fstat(in, &st) < 0) err = errno;
+  else if ((mfd = static_cast<int>(syscall(SYS_memfd_create, "shoal-init", MFD_CLOEXEC | MFD_ALLOW_SEALING))) < 0) err = errno;
+  off_t off = 0;
+  while (!err && off < st.st_size) {
+    ssize_t k = sendfile(mfd, in, &off, static_cast<size_t>(st.st_size - off));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) err = k < 0 ? errno : EIO;
+  }
+  if (!err && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) err = errno;
+  close(in);
+  if (err) {
+    if (mfd >= 0) close(mfd);
+    return ThrowErrno(env, err, "sealed copy");
+  }
+  return Napi::Number::New(env, mfd);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
@@ -720,6 +763,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceFilterCount", Napi::Function::New(env, DeviceFilterCount, "deviceFilterCount"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper, "spawnHelper"));
+  exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy, "sealedCopy"));
   exports.Set("writeFileDetached", Napi::Function::New(env, WriteFileDetached, "writeFileDetached"));
   return exports;
 }

@@ -11,9 +11,10 @@
  * hostname ...), reports "READY", waits on exec.fifo until `start`, then switches user and
  * capabilities, loads seccomp and execs the process.
  *
- * Before anything else the helper re-executes itself from a sealed memfd copy of its binary
- * (CVE-2019-5736): /proc/<init>/exe then names that memfd, never the host's shoal-init, so a
- * container process cannot open the host binary for writing through it.
+ * The helper runs from a sealed memfd copy of its binary (CVE-2019-5736): /proc/<init>/exe then
+ * names that memfd, never the host's shoal-init, so a container process cannot open the host
+ * binary for writing through it. The runtime normally starts it from such a copy (the addon's
+ * sealedCopy); otherwise the helper makes one and re-executes itself from it first.
  *
  * Messages to the runtime on the sync fd, one per line:
  *   PID <pid> | HOOKS | READY | ERR <stage>\t<errno>\t<path>\t<detail>

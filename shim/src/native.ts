@@ -93,12 +93,17 @@ export interface NativeBinding {
   /** eventfd(0, EFD_CLOEXEC): a blocking eventfd; wait for it with `watchFdReadable`. */
   eventfd(): number;
   /**
-   * posix_spawn (vfork) of `file` with argv [file, ...args], an empty environment, default
-   * signals and an empty mask, in `cwd`. fds[i] becomes the child's fd i (-1: /dev/null) and the
+   * posix_spawn (vfork) of `file` (or of the memfd `exeFd`, argv[0] still `file`) with argv
+   * [file, ...args], an empty environment, default signals and an empty mask, in `cwd`. fds[i] becomes the child's fd i (-1: /dev/null) and the
    * child end of a new AF_UNIX stream socketpair becomes fd fds.length. Returns the child's pid,
    * a pidfd for it and `sync`, the parent's end of the socketpair (CLOEXEC, non-blocking).
    */
-  spawnHelper(file: string, args: string[], fds: number[], cwd: string): { pid: number; pidfd: number; sync: number };
+  spawnHelper(file: string, args: string[], fds: number[], cwd: string, exeFd?: number): { pid: number; pidfd: number; sync: number };
+  /**
+   * A sealed memfd copy of the file at `path` (CLOEXEC): `spawnHelper`'s exeFd. A helper started
+   * from it needs no sealed re-exec of its own.
+   */
+  sealedCopy(path: string): number;
   /**
    * Writes `data` to `path` on a detached thread and forgets it (errors included): for a write
    * that may block for long and whose result does not matter. Returns at once.

@@ -212,6 +212,27 @@ test('spawnHelper: fds in place (-1 is /dev/null), the sync socket last, cwd, em
   }
 });
 
+test('sealedCopy + spawnHelper(exeFd): the child runs from the sealed memfd, which cannot be written', async () => {
+  const n = native();
+  const mfd = n.sealedCopy('/bin/sleep');
+  try {
+    assert.ok(n.fdIsCloexec(mfd));
+    assert.throws(() => fs.writeSync(mfd, 'x', 0), /EPERM/, 'F_SEAL_WRITE');
+    const r = n.spawnHelper('/bin/sleep', ['5'], [-1, -1, -1], '/', mfd);
+    try {
+      assert.match(fs.readlinkSync(`/proc/${r.pid}/exe`), /^\/memfd:shoal-init/);
+      assert.is(fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0')[0], '/bin/sleep', 'argv[0] is the file name');
+    } finally {
+      n.pidfdSendSignal(r.pidfd, 9);
+      for (let i = 0; i < 100 && !n.pidfdWaitExit(r.pidfd); i++) await sleep(10);
+      n.closeFd(r.pidfd);
+      n.closeFd(r.sync);
+    }
+  } finally {
+    n.closeFd(mfd);
+  }
+});
+
 test('spawnHelper reports a missing binary as ENOENT and leaks no fd', () => {
   const n = native();
   const before = fs.readdirSync('/proc/self/fd').length;

@@ -39,6 +39,24 @@ export interface HelperOptions {
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
 }
 
+let sealedHelper: number | null | undefined;
+
+/**
+ * The helper binary as a sealed memfd, made once per process: started from it, the helper is
+ * already the sealed copy CVE-2019-5736 asks for and skips its own copy and re-exec. null when
+ * it cannot be made (the helper then makes its own).
+ */
+function sealedHelperFd(): number | undefined {
+  if (sealedHelper === undefined) {
+    try {
+      sealedHelper = native().sealedCopy(helperPath());
+    } catch {
+      sealedHelper = null;
+    }
+  }
+  return sealedHelper ?? undefined;
+}
+
 /** A started helper as its caller sees it once the process runs (run mode: it exits with it). */
 export interface HelperProcess {
   readonly pid: number;
@@ -72,7 +90,7 @@ export class Helper implements HelperProcess {
     const fds = [...stdio.map((e, i) => (e === 'inherit' ? i : e === 'ignore' ? -1 : e)), ...Array.from({ length: opts.passFds }, (_, i) => 3 + i)];
     let r: { pid: number; pidfd: number; sync: number };
     try {
-      r = native().spawnHelper(helperPath(), [String(fds.length)], fds, opts.cwd);
+      r = native().spawnHelper(helperPath(), [String(fds.length)], fds, opts.cwd, sealedHelperFd());
     } catch (e) {
       throw new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
