@@ -794,6 +794,9 @@ static void child(int fd, int clone_flags) {
 
 int main(int argc, char **argv) {
   struct err e = {0};
+  /* Started from the runtime's memfd (/proc/self/fd/N) the kernel names us "N": say what we are
+   * (the shim's orphan reaper leaves a helper's zombie to the runtime that watches it). */
+  prctl(PR_SET_NAME, "shoal-init", 0, 0, 0);
   if (argc < 2) {
     dprintf(2, "usage: shoal-init <sync-fd> (started by shoal, not by hand)\n");
     return 2;

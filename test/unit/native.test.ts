@@ -221,7 +221,13 @@ test('sealedCopy + spawnHelper(exeFd): the child runs from the sealed memfd, whi
     const r = n.spawnHelper('/bin/sleep', ['5'], [-1, -1, -1], '/', mfd);
     try {
       assert.match(fs.readlinkSync(`/proc/${r.pid}/exe`), /^\/memfd:shoal-init/);
-      assert.is(fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0')[0], '/bin/sleep', 'argv[0] is the file name');
+      // spawnHelper returns once the exec began; the new argv shows up a moment later.
+      let cmdline = '';
+      for (let i = 0; i < 100 && !cmdline; i++) {
+        cmdline = fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8');
+        if (!cmdline) await sleep(5);
+      }
+      assert.is(cmdline.split('\0')[0], '/bin/sleep', 'argv[0] is the file name');
     } finally {
       n.pidfdSendSignal(r.pidfd, 9);
       for (let i = 0; i < 100 && !n.pidfdWaitExit(r.pidfd); i++) await sleep(10);
@@ -230,6 +236,26 @@ test('sealedCopy + spawnHelper(exeFd): the child runs from the sealed memfd, whi
     }
   } finally {
     n.closeFd(mfd);
+  }
+});
+
+test('the helper started from its sealed copy names itself shoal-init (the reaper leaves it alone)', async () => {
+  const { Helper } = await import('../../shim/src/runtime/helper');
+  const h = Helper.spawn({ passFds: 0, cwd: '/', stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    // Until its exec completes it is still "node"; then "shoal-init", then "shoal:[parent]" (never
+    // the "<fd>" the kernel would name an exec of /proc/self/fd/<fd>).
+    const named = /^(shoal-init|shoal:\[parent\])$/;
+    let comm = '';
+    for (let i = 0; i < 200 && !named.test(comm); i++) {
+      comm = fs.readFileSync(`/proc/${h.pid}/comm`, 'utf8').trim();
+      if (!named.test(comm)) await sleep(5);
+    }
+    assert.match(comm, named);
+    assert.match(fs.readlinkSync(`/proc/${h.pid}/exe`), /^\/memfd:shoal-init/, 'runs from the sealed copy');
+  } finally {
+    h.abort();
+    assert.ok((await h.exited) >= 0, 'reaped through its pidfd');
   }
 });
 

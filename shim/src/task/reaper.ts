@@ -112,8 +112,8 @@ export function startOrphanReaper(onReap?: (pid: number, info: ExitInfo) => void
     timer = null;
     const now = new Set<number>();
     for (const pid of children()) {
-      // The helper's parent half is libuv's own child (Node reaps it): before its plan arrives it
-      // is "shoal-init" (or the sealed copy's "memfd:shoal-ini"), afterwards "shoal:[parent]".
+      // The helper's parent half is reaped through its own pidfd (runtime/helper.ts): before its
+      // plan arrives it is "shoal-init" (it names itself so), afterwards "shoal:[parent]".
       if (claimed.has(pid) || procStat(pid)?.state !== 'Z' || isHelperParent(comm(pid))) continue;
       if (!seen.has(pid)) {
         now.add(pid);
