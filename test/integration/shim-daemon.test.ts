@@ -166,7 +166,7 @@ test('concurrent cold starts of one group start one daemon', () =>
             let out = '';
             c.stdout.on('data', (d) => (out += d));
             c.stdin.end(Buffer.from([0x0a, 0x00]));
-            c.on('exit', (code) => resolve({ code, out }));
+            c.on('close', (code) => resolve({ code, out })); // 'close': after stdout was read to its end
           }),
       ),
     );
