@@ -62,6 +62,9 @@ async function startShim(e: Env, id: string, bundle: string, defer: Defer): Prom
       // already gone
     }
     client.close();
+    // A daemon killed above leaves its socket and start lock behind: no test leaves them.
+    const sock = address.slice('unix://'.length);
+    for (const f of [sock, `${sock}.lock`]) fs.rmSync(f, { force: true });
   });
   return { address, client };
 }
@@ -180,8 +183,11 @@ test('concurrent cold starts of one group start one daemon', () =>
           return false;
         }
       });
-    // Whatever fails below, no daemon outlives the test.
-    defer(() => daemonsOf().forEach((p) => process.kill(Number(p), 'SIGKILL')));
+    // Whatever fails below, no daemon outlives the test, nor its socket and start lock.
+    defer(() => {
+      daemonsOf().forEach((p) => process.kill(Number(p), 'SIGKILL'));
+      for (const f of [sock, `${sock}.lock`]) fs.rmSync(f, { force: true });
+    });
     for (const o of outs) assert.is(o.code, 0);
     assert.is(new Set(outs.map((o) => o.out)).size, 1, 'one address');
     const daemons = daemonsOf();
@@ -218,6 +224,9 @@ test('delete after the shim was killed: force-kills the container, prints Delete
     assert.is(resp.exit_status, 137);
     assert.ok(Number(resp.exited_at.seconds) > 0);
     assert.not.ok(fs.existsSync(path.join(e.stateRoot, NS, id)), 'state removed');
+    const sock = fs.readFileSync(path.join(bundle, 'address'), 'utf8').slice('unix://'.length);
+    assert.not.ok(fs.existsSync(sock), "the dead shim's socket is removed");
+    assert.not.ok(fs.existsSync(`${sock}.lock`), 'and its start lock');
     const stat = fs.existsSync(`/proc/${pid}/stat`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
     assert.ok(stat === '' || stat.includes(') Z'), 'container init killed');
   }));
