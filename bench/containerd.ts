@@ -30,7 +30,7 @@ import * as path from 'path';
 import { Containerd, cannotRun, startContainerd } from '../test/lib/daemons';
 import { ociImageTar } from '../test/lib/image';
 import {
-  CtrNamespace, loadavg, memoryOf, onSignals, parseArgs, record, repoRoot, runPool, sandboxProcesses, Samples, shimListeners,
+  CommonOptions, CtrNamespace, checkVariants, commonFlag, listValue, loadavg, memoryOf, onSignals, parseArgs, record, repoRoot, runPool, sandboxProcesses, Samples, shimListeners,
   shimNamespace, ShimMemory, shuffle, sleep, stripEnv, summaries, table, versions, writeJson, cmdline,
 } from './lib/daemon';
 import { ms, summarize } from './lib/stats';
@@ -43,17 +43,12 @@ const SHOAL_RUNTIME = 'io.containerd.shoal.v2';
 const VARIANTS = ['runc', 'shoal', 'shoal-warm', 'runc-shoalbin'];
 const STORM_RUNTIMES = ['runc', 'shoal'];
 
-interface Options {
+interface Options extends CommonOptions {
   phases: string[];
-  iterations: number;
-  warmup: number;
-  variants: string[];
   storm: number;
   parallel: number;
   rounds: number;
   settle: number;
-  out: string | null;
-  keepEnv: boolean;
 }
 
 const USAGE = `usage: node build/bench/containerd.js [options]
@@ -72,25 +67,18 @@ const USAGE = `usage: node build/bench/containerd.js [options]
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 8, rounds: 2, settle: 3, out: '', keepEnv: false };
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
-      case '--phases': o.phases = list(value()); break;
-      case '--iterations': o.iterations = Math.max(1, count()); break;
-      case '--warmup': o.warmup = count(); break;
-      case '--variants': o.variants = list(value()); break;
+      case '--phases': o.phases = listValue(value()); break;
       case '--storm': o.storm = Math.max(1, count()); break;
       case '--parallel': o.parallel = Math.max(1, count()); break;
       case '--rounds': o.rounds = Math.max(1, count()); break;
       case '--settle': o.settle = count(); break;
-      case '--out': o.out = value(); break;
-      case '--no-json': o.out = null; break;
-      case '--keep-env': o.keepEnv = true; break;
-      default: return false;
+      default: return commonFlag(o, flag, value, count);
     }
     return true;
   }, USAGE);
-  for (const v of o.variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}`);
+  checkVariants(o, VARIANTS);
   for (const p of o.phases) if (!['latency', 'storm'].includes(p)) throw new Error(`unknown phase ${p}`);
   return o;
 }

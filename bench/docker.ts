@@ -23,19 +23,13 @@ import * as path from 'path';
 import { Containerd, Dockerd, cannotRun, startContainerd, startDockerd } from '../test/lib/daemons';
 import { ociImageTar, rootfsTar } from '../test/lib/image';
 import { timeCommand } from './lib/exec';
-import { CtrNamespace, loadavg, onSignals, parseArgs, record, repoRoot, Samples, shuffle, stripEnv, summaries, table, versions, writeJson } from './lib/daemon';
+import { CtrNamespace, CommonOptions, checkVariants, commonFlag, loadavg, onSignals, parseArgs, record, repoRoot, Samples, shuffle, stripEnv, summaries, table, versions, writeJson } from './lib/daemon';
 import { ms } from './lib/stats';
 
 const VARIANTS = ['docker-runc', 'docker-shoal', 'ctr-runc', 'ctr-shoalbin'];
 const IMAGE = 'shoalbench:latest';
 
-interface Options {
-  iterations: number;
-  warmup: number;
-  variants: string[];
-  out: string | null;
-  keepEnv: boolean;
-}
+type Options = CommonOptions;
 
 const USAGE = `usage: node build/bench/docker.js [options]
   --iterations N     measured iterations (default 20)
@@ -48,19 +42,8 @@ const USAGE = `usage: node build/bench/docker.js [options]
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { iterations: 20, warmup: 2, variants: VARIANTS, out: '', keepEnv: false };
-  parseArgs(argv, (flag, value, count) => {
-    switch (flag) {
-      case '--iterations': o.iterations = Math.max(1, count()); break;
-      case '--warmup': o.warmup = count(); break;
-      case '--variants': o.variants = value().split(',').map((s) => s.trim()).filter(Boolean); break;
-      case '--out': o.out = value(); break;
-      case '--no-json': o.out = null; break;
-      case '--keep-env': o.keepEnv = true; break;
-      default: return false;
-    }
-    return true;
-  }, USAGE);
-  for (const v of o.variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}`);
+  parseArgs(argv, (flag, value, count) => commonFlag(o, flag, value, count), USAGE);
+  checkVariants(o, VARIANTS);
   return o;
 }
 

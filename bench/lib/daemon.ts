@@ -74,6 +74,40 @@ export function parseArgs(argv: string[], handle: (flag: string, value: () => st
   }
 }
 
+/** The options every daemon benchmark takes (bench/containerd.ts, bench/docker.ts). */
+export interface CommonOptions {
+  iterations: number;
+  warmup: number;
+  variants: string[];
+  out: string | null;
+  keepEnv: boolean;
+}
+
+/** A comma-separated list flag value. */
+export const listValue = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+/**
+ * Handles one of the common flags (--iterations, --warmup, --variants, --out, --no-json,
+ * --keep-env) for `parseArgs`; false for any other flag.
+ */
+export function commonFlag(o: CommonOptions, flag: string, value: () => string, count: () => number): boolean {
+  switch (flag) {
+    case '--iterations': o.iterations = Math.max(1, count()); break;
+    case '--warmup': o.warmup = count(); break;
+    case '--variants': o.variants = listValue(value()); break;
+    case '--out': o.out = value(); break;
+    case '--no-json': o.out = null; break;
+    case '--keep-env': o.keepEnv = true; break;
+    default: return false;
+  }
+  return true;
+}
+
+/** Throws for a variant not in `known`. */
+export function checkVariants(o: CommonOptions, known: string[]): void {
+  for (const v of o.variants) if (!known.includes(v)) throw new Error(`unknown variant ${v}`);
+}
+
 /** Samples per scenario per label, in ms. */
 export type Samples = Record<string, Record<string, number[]>>;
 

@@ -37,12 +37,21 @@ function shimPids(): number[] {
     try {
       const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
       const argv = cmd.split('\0');
-      if (argv.includes('serve') && argv.some((a) => a.endsWith('/shim.js') || a.endsWith('task/main.js'))) out.push(Number(p));
+      if (argv.includes('serve') && argv.some((a) => a.endsWith('/shim.js'))) out.push(Number(p));
     } catch {
       /* gone */
     }
   }
   return out;
+}
+
+/** `ctr events` of the test namespace, running until stop(); text() is what it printed so far. */
+function ctrEvents(c: Containerd): { text(): string; stop(): void } {
+  const [nsenter, ...pre] = c.sandbox.nsenterArgs();
+  const child = spawn(nsenter, [...pre, 'ctr', '-a', c.sock, '-n', c.namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  return { text: () => out, stop: () => child.kill() };
 }
 
 async function removeAll(c: Containerd, ids: string[]): Promise<void> {
@@ -116,10 +125,7 @@ test('ctr events shows the task events', async () => {
   const c = ready(env);
   if (!c) return;
   const id = `t-ev-${process.pid}`;
-  const [nsenter, ...pre] = c.sandbox.nsenterArgs();
-  const events = spawn(nsenter, [...pre, 'ctr', '-a', c.sock, '-n', c.namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const events = ctrEvents(c);
   try {
     await sleep(300);
     ok(c.ctr(['run', '--runtime', RUNTIME, '-d', image, id, 'sleep', '1000']), 'run -d');
@@ -130,11 +136,11 @@ test('ctr events shows the task events', async () => {
     ok(c.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]), 'kill');
     await waitFor('stopped', () => taskStatus(c, id) === 'STOPPED');
     ok(c.ctr(['tasks', 'delete', id]), 'delete');
-    await waitFor('events', () => out.includes('/tasks/delete'), 5000).catch(() => undefined);
+    await waitFor('events', () => events.text().includes('/tasks/delete'), 5000).catch(() => undefined);
     for (const topic of ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete'])
-      assert.ok(out.includes(topic), `ctr events shows ${topic}:\n${out}`);
+      assert.ok(events.text().includes(topic), `ctr events shows ${topic}:\n${events.text()}`);
   } finally {
-    events.kill();
+    events.stop();
     await removeAll(c, [id]);
   }
 });
@@ -143,10 +149,7 @@ test('metrics show the memory limit; an OOM kill shows as /tasks/oom in ctr even
   const c = ready(env);
   if (!c) return;
   const id = `t-oom-${process.pid}`;
-  const [nsenter, ...pre] = c.sandbox.nsenterArgs();
-  const events = spawn(nsenter, [...pre, 'ctr', '-a', c.sock, '-n', c.namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const events = ctrEvents(c);
   const before = c.snapshot();
   try {
     await sleep(300);
@@ -160,9 +163,9 @@ test('metrics show the memory limit; an OOM kill shows as /tasks/oom in ctr even
     const memLimit = data.memory?.usage?.limit ?? data.memory?.usage_limit ?? data.Memory?.Usage?.Limit;
     assert.is(Number(memLimit), limit, `memory limit in ${JSON.stringify(m).slice(0, 400)}`);
     ok(c.ctr(['tasks', 'exec', '--exec-id', 'go', id, 'touch', '/go']), 'exec touch /go');
-    await waitFor('/tasks/oom', () => out.includes('/tasks/oom'), 15_000);
+    await waitFor('/tasks/oom', () => events.text().includes('/tasks/oom'), 15_000);
   } finally {
-    events.kill();
+    events.stop();
     await removeAll(c, [id]);
   }
   assert.equal(await c.sandbox.leaksSince(before), [], 'nothing leaked');

@@ -1,19 +1,14 @@
 import type { Context } from './context';
-import { parseArgs, str, bool, requireId, FlagSpec } from './args';
+import { parseArgs, str, bool, FlagSpec } from './args';
+import { CRIU_FLAGS, criuOptions } from './criu-flags';
 import { checkpointContainer } from '../runtime/checkpoint';
 
 /** Flags of `checkpoint` (runc's names; page-server, lazy-pages and status-fd are not supported). */
 export const CHECKPOINT_FLAGS: FlagSpec[] = [
-  { name: 'image-path', type: 'string' },
-  { name: 'work-path', type: 'string' },
+  ...CRIU_FLAGS,
   { name: 'parent-path', type: 'string' },
   { name: 'leave-running', type: 'bool' },
-  { name: 'tcp-established', type: 'bool' },
-  { name: 'ext-unix-sk', type: 'bool' },
-  { name: 'shell-job', type: 'bool' },
-  { name: 'file-locks', type: 'bool' },
   { name: 'pre-dump', type: 'bool' },
-  { name: 'manage-cgroups-mode', type: 'string' },
 ];
 
 /**
@@ -23,21 +18,11 @@ export const CHECKPOINT_FLAGS: FlagSpec[] = [
  */
 export async function run(ctx: Context, argv: string[]): Promise<number> {
   const p = parseArgs(argv, CHECKPOINT_FLAGS);
-  const id = requireId(p, 'checkpoint');
   await checkpointContainer({
-    store: ctx.store,
-    id,
-    imagePath: str(p, 'image-path'),
-    workPath: str(p, 'work-path'),
+    ...criuOptions(ctx, p, 'checkpoint'),
     parentPath: str(p, 'parent-path'),
     leaveRunning: bool(p, 'leave-running'),
-    tcpEstablished: bool(p, 'tcp-established'),
-    extUnixSk: bool(p, 'ext-unix-sk'),
-    shellJob: bool(p, 'shell-job'),
-    fileLocks: bool(p, 'file-locks'),
     preDump: bool(p, 'pre-dump'),
-    manageCgroupsMode: str(p, 'manage-cgroups-mode'),
-    warn: ctx.warn,
   });
   return 0;
 }
