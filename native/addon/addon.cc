@@ -422,22 +422,6 @@ Napi::Value Pipe(const Napi::CallbackInfo &info) {
   return res;
 }
 
-// mount(source, target, fstype, flags, data): mount(2); flags are MS_* bits (< 2^32).
-Napi::Value Mount(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string source, target, fstype, data;
-  if (!StringArg(info, 0, "source", &source) || !StringArg(info, 1, "target", &target) ||
-      !StringArg(info, 2, "fstype", &fstype))
-    return env.Undefined();
-  if (info.Length() < 4 || !info[3].IsNumber()) return ThrowType(env, "flags must be a number");
-  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
-  if (info.Length() > 4 && !info[4].IsUndefined() && !StringArg(info, 4, "data", &data)) return env.Undefined();
-  if (mount(source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
-            data.empty() ? nullptr : data.c_str()) < 0)
-    return ThrowErrno(env, errno, "mount");
-  return env.Undefined();
-}
-
 // umount2(target, flags): flags are MNT_* bits (MNT_DETACH = 2).
 Napi::Value Umount2(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -662,7 +646,12 @@ class MountWork : public Napi::AsyncWorker {
   MountWork(Napi::Env env, bool umount, std::string source, std::string target, std::string fstype, unsigned long flags, std::string data)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), umount_(umount), source_(std::move(source)),
         target_(std::move(target)), fstype_(std::move(fstype)), flags_(flags), data_(std::move(data)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  // Queues the work; the promise settles with its result.
+  Napi::Promise Start() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
+  }
   void Execute() override {
     int rc = umount_ ? umount2(target_.c_str(), static_cast<int>(flags_))
                      : mount(source_.c_str(), target_.c_str(), fstype_.empty() ? nullptr : fstype_.c_str(), flags_, data_.empty() ? nullptr : data_.c_str());
@@ -692,10 +681,7 @@ Napi::Value MountAsync(const Napi::CallbackInfo &info) {
   if (info.Length() < 4 || !info[3].IsNumber()) return ThrowType(env, "flags must be a number");
   unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
   if (info.Length() > 4 && !info[4].IsUndefined() && !StringArg(info, 4, "data", &data)) return env.Undefined();
-  auto *w = new MountWork(env, false, source, target, fstype, flags, data);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return (new MountWork(env, false, source, target, fstype, flags, data))->Start();
 }
 
 // umount2Async(target, flags) -> Promise: umount2(2) off the main thread.
@@ -704,10 +690,7 @@ Napi::Value Umount2Async(const Napi::CallbackInfo &info) {
   std::string target;
   int flags;
   if (!StringArg(info, 0, "target", &target) || !IntArg(info, 1, "flags", &flags)) return env.Undefined();
-  auto *w = new MountWork(env, true, "", target, "", static_cast<unsigned long>(flags), "");
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return (new MountWork(env, true, "", target, "", static_cast<unsigned long>(flags), ""))->Start();
 }
 
 // sealedCopy(path) -> fd: a memfd holding the file's bytes, sealed against any change (write,
@@ -755,7 +738,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unwatchFd", Napi::Function::New(env, UnwatchFd, "unwatchFd"));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid, "waitPid"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
-  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("mountAsync", Napi::Function::New(env, MountAsync, "mountAsync"));
   exports.Set("umount2Async", Napi::Function::New(env, Umount2Async, "umount2Async"));

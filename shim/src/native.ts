@@ -72,11 +72,12 @@ export interface NativeBinding {
   waitPid(pid: number): ExitInfo | null;
   /** pipe2(O_CLOEXEC): [readFd, writeFd], both blocking. */
   pipe(): [number, number];
-  /** mount(2); `flags` are MS_* bits, `data` the filesystem options ("" for none). */
-  mount(source: string, target: string, fstype: string, flags: number, data?: string): void;
   /** umount2(2); `flags` are MNT_* bits (MNT_DETACH = 2). */
   umount2(target: string, flags: number): void;
-  /** mount(2) on a threadpool thread (the shim's event loop keeps running meanwhile). */
+  /**
+   * mount(2) on a threadpool thread (the shim's event loop keeps running meanwhile); `flags` are
+   * MS_* bits, `data` the filesystem options ("" for none).
+   */
   mountAsync(source: string, target: string, fstype: string, flags: number, data?: string): Promise<void>;
   /** umount2(2) on a threadpool thread. */
   umount2Async(target: string, flags: number): Promise<void>;
