@@ -9,8 +9,6 @@ import { trace } from '../runtime/trace';
 import { forwardSignals } from './forward';
 import { proxyConsole } from './console';
 import { ConsoleSocket } from '../task/console';
-import * as fs from 'fs';
-import * as path from 'path';
 
 
 /**
@@ -23,16 +21,15 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   const detach = bool(p, 'detach');
   // `run -t` in the foreground: shoal itself receives the pty and proxies this terminal.
   let own: ConsoleSocket | undefined;
-  if (!detach && !str(p, 'console-socket') && wantsTerminal(str(p, 'bundle') ?? '.')) {
-    own = await ConsoleSocket.listen();
-  }
+  const openConsole = async (): Promise<string> => (own = await ConsoleSocket.listen()).path;
   let stopProxy: (() => Promise<void>) | undefined;
   const c = await createContainer({
     store: ctx.store,
     id,
     bundle: str(p, 'bundle') ?? '.',
     pidFile: str(p, 'pid-file'),
-    consoleSocket: own?.path ?? str(p, 'console-socket'),
+    consoleSocket: str(p, 'console-socket'),
+    openConsole: detach ? undefined : openConsole,
     preserveFds: num(p, 'preserve-fds'),
     noPivot: bool(p, 'no-pivot'),
     mode: detach ? 'create' : 'run',
@@ -73,14 +70,5 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     fwd.stop();
     if (!bool(p, 'keep')) await deleteContainer(ctx.store, id, true, ctx.warn);
     trace('deleted');
-  }
-}
-
-/** Whether the bundle's config asks for a terminal (a malformed config fails later, in create). */
-function wantsTerminal(bundle: string): boolean {
-  try {
-    return !!JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'))?.process?.terminal;
-  } catch {
-    return false;
   }
 }

@@ -22,6 +22,11 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
+  /**
+   * With no consoleSocket and a config asking for a terminal: makes a console socket and returns
+   * its path (a foreground `run -t` receives the pty itself). Called after config.json is read.
+   */
+  openConsole?: () => Promise<string>;
   preserveFds?: number;
   noPivot?: boolean;
   /** "run" keeps the helper as the init's parent so its exit status can be returned. */
@@ -61,7 +66,6 @@ export function hookState(s: ContainerState, status: string): HookState {
   return { ociVersion: s.ociVersion, id: s.id, status, pid: s.pid || undefined, bundle: s.bundle, annotations: s.annotations };
 }
 
-
 /**
  * Create a container: validate config.json, reserve the state dir, create the cgroup, start the
  * helper with the compiled plan, run the runtime's hooks when the init asks, and return once the
@@ -80,6 +84,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   const rootfs = path.resolve(bundle, config.root.path);
   if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
   if (!config.process) throw new ShoalError('INVALID_CONFIG', 'config.json: process: required to create a container');
+  if (config.process.terminal && !o.consoleSocket && o.openConsole) o = { ...o, consoleSocket: await o.openConsole() };
   if (config.process.terminal && !o.consoleSocket && o.mode === 'create')
     throw new ShoalError('INVALID_ARGUMENT', 'cannot allocate tty if shoal will detach without setting console socket');
   if (!config.process.terminal && o.consoleSocket)
