@@ -39,22 +39,23 @@ export interface HelperOptions {
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
 }
 
-let sealedHelper: number | null | undefined;
+let exe: { path: string; fd?: number } | undefined;
 
 /**
- * The helper binary as a sealed memfd, made once per process: started from it, the helper is
- * already the sealed copy CVE-2019-5736 asks for and skips its own copy and re-exec. null when
- * it cannot be made (the helper then makes its own).
+ * The helper binary, found once per process, with a sealed memfd copy of it: started from that,
+ * the helper is already the sealed copy CVE-2019-5736 asks for and skips its own copy and
+ * re-exec. No fd when the copy cannot be made (the helper then makes its own).
  */
-function sealedHelperFd(): number | undefined {
-  if (sealedHelper === undefined) {
+function helperExe(): { path: string; fd?: number } {
+  if (!exe) {
+    const p = helperPath();
     try {
-      sealedHelper = native().sealedCopy(helperPath());
+      exe = { path: p, fd: native().sealedCopy(p) };
     } catch {
-      sealedHelper = null;
+      exe = { path: p };
     }
   }
-  return sealedHelper ?? undefined;
+  return exe;
 }
 
 /** A started helper as its caller sees it once the process runs (run mode: it exits with it). */
@@ -90,7 +91,8 @@ export class Helper implements HelperProcess {
     const fds = [...stdio.map((e, i) => (e === 'inherit' ? i : e === 'ignore' ? -1 : e)), ...Array.from({ length: opts.passFds }, (_, i) => 3 + i)];
     let r: { pid: number; pidfd: number; sync: number };
     try {
-      r = native().spawnHelper(helperPath(), [String(fds.length)], fds, opts.cwd, sealedHelperFd());
+      const { path, fd } = helperExe();
+      r = native().spawnHelper(path, [String(fds.length)], fds, opts.cwd, fd);
     } catch (e) {
       throw new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }

@@ -8,6 +8,8 @@ import * as fs from 'fs';
 import { stderr, writeFd } from './fdwrite';
 
 const dest = process.env.SHOAL_TRACE;
+/** Whether marks are recorded (callers can skip building what only a trace would use). */
+export const tracing = !!dest;
 let fd = -1;
 let last = 0;
 

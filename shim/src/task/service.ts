@@ -18,7 +18,7 @@ import type { RootfsMount } from './rootfs';
 import { startOrphanReaper } from './reaper';
 import { statusCode } from './state-machine';
 import { ShimProcess, toTimestamp } from './process';
-import { trace } from '../runtime/trace';
+import { trace, tracing } from '../runtime/trace';
 
 /** A message in plain-object form. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -257,15 +257,20 @@ export class TaskService {
   handlers(): Record<string, Handler> {
     const names = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Wait', 'Connect', 'Shutdown', 'Stats', 'Update', 'Checkpoint'] as const;
     const h: Record<string, Handler> = {};
-    for (const n of names)
-      h[n] = async (req, ctx) => {
-        trace(`rpc ${n} ${req.id ?? ''} ${req.exec_id ?? ''}: begin`);
-        try {
-          return await (this[n] as Handler).call(this, req, ctx);
-        } finally {
-          trace(`rpc ${n} ${req.id ?? ''}: end`);
-        }
-      };
+    for (const n of names) {
+      const call: Handler = (req, ctx) => (this[n] as Handler).call(this, req, ctx);
+      // With SHOAL_TRACE, each RPC's begin and end are marked (the daemon has no stderr).
+      h[n] = !tracing
+        ? call
+        : async (req, ctx) => {
+            trace(`rpc ${n} ${req.id ?? ''} ${req.exec_id ?? ''}: begin`);
+            try {
+              return await call(req, ctx);
+            } finally {
+              trace(`rpc ${n} ${req.id ?? ''}: end`);
+            }
+          };
+    }
     return h;
   }
 }
