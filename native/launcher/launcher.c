@@ -6,9 +6,10 @@
  * shim, the answer is just that shim's socket address, and starting Node (~40 ms) for it would be
  * the slowest part of `ctr run`. So this launcher computes the address in C (the group from
  * config.json's annotations, then sha256 of Join(address, ns, group)), connects, and when a shim
- * answers prints `unix://<path>` and exits. `delete` is answered in C too when the shim already
- * cleaned up (see delete_already_clean). In every other case (no live shim, a `delete` with work
- * left, the daemon itself, -v) it execs Node on the shim's JS entry with the same arguments.
+ * answers prints `unix://<path>` and exits; with no shim answering it starts the daemon itself
+ * (spawn_daemon, one per group). `delete` is answered in C too when the shim already cleaned up
+ * (see delete_already_clean). Everything else (a `delete` with work left, -v) execs Node on the
+ * shim's JS entry with the same arguments.
  *
  * Environment: SHOAL_NODE (the node binary), SHOAL_SHIM_ENTRY (the JS entry),
  * Default grouping: group annotation, sandbox id, else the namespace. SHOAL_SHIM_GROUPING=namespace
@@ -312,8 +313,8 @@ static int daemon_flags(const char *entry, char **out, int max) {
 /*
  * `start` with no live shim for the group: spawn the daemon (`node <flags> <entry> <the same
  * flags> -socket <sock> serve`, in its own session, stdio /dev/null and the log, fd 3 a pipe it
- * reports on), wait for its "ok", then write the address file and print the address, as the JS
- * `start` would, without starting a Node process just to start another one.
+ * reports on) and wait for its "ok". 0 when a daemon serves the group; otherwise it says why on
+ * stderr and returns non-zero.
  */
 static int spawn_daemon(int argc, char **argv, const char *sock) {
   char entry[PATH_MAX], nodebuf[PATH_MAX];
@@ -323,9 +324,10 @@ static int spawn_daemon(int argc, char **argv, const char *sock) {
   unsigned char *opts = read_stdin(&olen);
   char *b64 = opts ? base64(opts, olen) : NULL;
   free(opts);
-  if (!b64) return -1;
-  mkdir("/run/containerd", 0711);
-  mkdir("/run/containerd/s", 0700);
+  if (!b64) {
+    fprintf(stderr, "containerd-shim-shoal-v2: read the options on stdin: %s\n", strerror(errno));
+    return -1;
+  }
   char *nargv[96];
   int k = 0;
   nargv[k++] = (char *)node;
@@ -340,10 +342,16 @@ static int spawn_daemon(int argc, char **argv, const char *sock) {
   nargv[k++] = "serve";
   nargv[k] = NULL;
   int ready[2];
-  if (pipe2(ready, O_CLOEXEC) < 0) return -1;
+  if (pipe2(ready, O_CLOEXEC) < 0) {
+    fprintf(stderr, "containerd-shim-shoal-v2: pipe: %s\n", strerror(errno));
+    return -1;
+  }
   int log = open_log();
   pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) {
+    fprintf(stderr, "containerd-shim-shoal-v2: fork: %s\n", strerror(errno));
+    return -1;
+  }
   if (pid == 0) {
     setsid();
     int null = open("/dev/null", O_RDWR);
@@ -487,42 +495,37 @@ int main(int argc, char **argv) {
   }
   if (!a.version && a.action && strcmp(a.action, "start") == 0) {
     char path[256];
-    int known = compute_address(&a, path, sizeof path) == 0;
-    int live = known && can_connect(path);
-    int lock = -1;
-    if (known && !live) {
+    if (compute_address(&a, path, sizeof path) < 0) {
+      fprintf(stderr, "containerd-shim-shoal-v2: start needs -namespace (or $NAMESPACE), -address and -id\n");
+      return 1;
+    }
+    if (!can_connect(path)) {
       /* One daemon per group: concurrent starts (a burst of `ctr run`) queue on a lock next to
-       * the socket, and all but the first find the daemon the first one started. */
+       * the socket, and all but the first find the daemon the first one started. Closing the fd
+       * releases the lock; the daemon removes the file when it exits. */
       char lp[sizeof path + 8];
       snprintf(lp, sizeof lp, "%s.lock", path);
       mkdir("/run/containerd", 0711);
       mkdir("/run/containerd/s", 0700);
-      lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-      if (lock >= 0) {
+      int lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (lock >= 0)
         while (flock(lock, LOCK_EX) < 0 && errno == EINTR) {}
-        live = can_connect(path);
-      }
+      int rc = lock >= 0 && can_connect(path) ? 0 : (trace("spawn daemon"), spawn_daemon(argc, argv, path));
+      if (lock >= 0) close(lock);
+      if (rc != 0) return 1;
     }
-    if (known && !live) {
-      trace("spawn daemon");
-      int rc = spawn_daemon(argc, argv, path);
-      if (rc > 0) return 1;
-      live = rc == 0;
+    char address[sizeof path + 8];
+    snprintf(address, sizeof address, "unix://%s", path);
+    drain_stdin();
+    if (write_address(address) < 0) {
+      fprintf(stderr, "containerd-shim-shoal-v2: write address file: %s\n", strerror(errno));
+      return 1;
     }
-    if (lock >= 0) close(lock); /* releases the lock; the file stays for the next burst */
-    if (live) {
-      char address[sizeof path + 8];
-      snprintf(address, sizeof address, "unix://%s", path);
-      drain_stdin();
-      if (write_address(address) < 0) {
-        fprintf(stderr, "containerd-shim-shoal-v2: write address file: %s\n", strerror(errno));
-        return 1;
-      }
-      /* No newline: containerd trims the output, and runc's shim prints none either. */
-      fputs(address, stdout);
-      return fflush(stdout) == 0 ? 0 : 1;
-    }
+    /* No newline: containerd trims the output, and runc's shim prints none either. */
+    fputs(address, stdout);
+    return fflush(stdout) == 0 ? 0 : 1;
   }
+
   if (!a.version && a.action && strcmp(a.action, "delete") == 0 && delete_already_clean(&a)) return 0;
   trace("exec node");
   return exec_node(argc, argv);

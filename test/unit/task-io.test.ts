@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseIoUri, parseStdio } from '../../shim/src/task/io-uri';
-import { formatFlags, parseFlags } from '../../shim/src/task/flags';
+import { parseFlags } from '../../shim/src/task/flags';
 import { parseMountOptions } from '../../shim/src/task/rootfs';
 import { encodeDeleteResponse } from '../../shim/src/task/cleanup';
 import { decode, types } from '../../shim/src/ttrpc/proto';
@@ -26,9 +26,11 @@ test('stdio: stdin must be a fifo; a terminal has no stderr', () => {
 });
 
 test('flags: Go flag syntax, env defaults, round trip', () => {
-  const f = parseFlags(['-namespace', 'k8s.io', '--address=/run/containerd/containerd.sock', '-publish-binary', '/usr/bin/containerd', '-id', 'abc', '-debug', 'start'], {});
+  const flags = ['-namespace', 'k8s.io', '--address=/run/containerd/containerd.sock', '-publish-binary', '/usr/bin/containerd', '-id', 'abc', '-debug'];
+  const f = parseFlags([...flags, 'start'], {});
   assert.equal(f, { namespace: 'k8s.io', address: '/run/containerd/containerd.sock', publishBinary: '/usr/bin/containerd', id: 'abc', bundle: '', socket: '', debug: true, version: false, action: 'start' });
-  assert.equal(parseFlags(formatFlags({ ...f, socket: '/s' }, 'serve'), {}), { ...f, socket: '/s', action: 'serve' });
+  // The daemon gets start's flags again, then `-socket S serve` (native/launcher spawn_daemon).
+  assert.equal(parseFlags([...flags, '-socket', '/s', 'serve'], {}), { ...f, socket: '/s', action: 'serve' });
   assert.is(parseFlags(['-id', 'x', 'delete'], { NAMESPACE: 'n', GRPC_ADDRESS: '/g' }).namespace, 'n');
   assert.ok(parseFlags(['-v'], {}).version);
   assert.ok(parseFlags(['--version'], {}).version);

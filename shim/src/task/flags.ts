@@ -1,7 +1,7 @@
 /*
  * The command line containerd gives a shim: Go flag syntax (-name value, --name value,
- * -name=value, boolean -debug), then the action: start, delete, or the hidden `serve` of the
- * daemon this shim starts.
+ * -name=value, boolean -debug), then the action: delete, or the hidden `serve` of the daemon
+ * (`start` is the C launcher's).
  */
 
 /** The parsed flags of containerd-shim-shoal-v2. */
@@ -55,13 +55,4 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
   }
   return f;
-}
-
-/** The flags as arguments again (for the daemon the shim spawns), ending with `action`. */
-export function formatFlags(f: ShimFlags, action: string): string[] {
-  const out: string[] = [];
-  for (const [name, key] of Object.entries(VALUED)) if (f[key]) out.push(`-${name}`, String(f[key]));
-  if (f.debug) out.push('-debug');
-  out.push(action);
-  return out;
 }

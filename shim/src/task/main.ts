@@ -1,9 +1,9 @@
 /*
- * containerd-shim-shoal-v2's JavaScript side. The C launcher (native/launcher) execs
- * `node build/shim.js <args>` (this module and everything it loads in one file with a V8 code
- * cache, from bin.ts) unless it can answer `start` or `delete` itself.
+ * containerd-shim-shoal-v2's JavaScript side. The C launcher (native/launcher) answers `start`
+ * (spawning the daemon, `serve`, when the group has none) and a `delete` with nothing to clean;
+ * otherwise it execs `node build/shim.js <args>` (this module and everything it loads in one file
+ * with a V8 code cache, from bin.ts).
  *
- *   -namespace NS -address GRPC -publish-binary P -id ID [-debug] start     print the address
  *   -namespace NS -address GRPC -publish-binary P -id ID -bundle B delete   clean up a dead shim
  *   ... -socket PATH serve                                                 the daemon (internal)
  *   -v | --version
@@ -12,7 +12,7 @@
  */
 import { VERSION } from '../version';
 import { cleanupDeadShim } from './cleanup';
-import { serve, start } from './daemon';
+import { serve } from './daemon';
 import { parseFlags } from './flags';
 import { trace } from '../runtime/trace';
 
@@ -25,9 +25,6 @@ export async function main(argv: string[]): Promise<number | null> {
     return 0;
   }
   switch (f.action) {
-    case 'start':
-      process.stdout.write(await start(f));
-      return 0;
     case 'delete': {
       const out = await cleanupDeadShim({ id: f.id, namespace: f.namespace, bundle: f.bundle || process.cwd(), warn: (m) => process.stderr.write(`shoal-shim: ${m}\n`) });
       process.stdout.write(out);
