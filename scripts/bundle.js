@@ -86,6 +86,11 @@ const loader = `#!/usr/bin/env node
 // written after the first run and rewritten whenever V8 rejects it (another Node version). V8
 // rejects a cache made under other flags, so each set of node flags (the shim daemon runs with
 // its own) has its own cache file: one shared file would be rewritten by every other process.
+// A cache holds only the functions compiled when it was written, so one written by \`--version\`
+// leaves \`run\` compiling most of its code: the program names the command it runs through
+// globalThis[Symbol.for('shoal.codeCache')].cover(name), and a cache whose first line (the
+// commands it covers) lacks that name is rewritten at exit. V8 serialises what the cache already
+// held too, so the cache grows to the union of the commands run, each costing one rewrite.
 const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
@@ -94,19 +99,33 @@ let flagsHash = 0;
 for (const c of process.execArgv.join(' ')) flagsHash = (Math.imul(flagsHash, 31) + c.charCodeAt(0)) | 0;
 const cacheFile = file + (flagsHash ? '.' + (flagsHash >>> 0).toString(16) : '') + '.cache';
 let cachedData;
+let covered = [];
 try {
-  cachedData = fs.readFileSync(cacheFile);
+  const buf = fs.readFileSync(cacheFile);
+  const nl = buf.indexOf(10);
+  if (nl >= 0) {
+    covered = buf.toString('latin1', 0, nl).split(',').filter(Boolean);
+    cachedData = buf.subarray(nl + 1);
+  }
 } catch {}
 const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
-if (cachedData === undefined || script.cachedDataRejected) {
-  process.once('exit', () => {
-    try {
-      const tmp = cacheFile + '.' + process.pid;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, cacheFile);
-    } catch {}
-  });
-}
+let rewrite = cachedData === undefined || script.cachedDataRejected;
+if (rewrite) covered = [];
+globalThis[Symbol.for('shoal.codeCache')] = {
+  cover(name) {
+    if (covered.includes(name)) return;
+    covered.push(name);
+    rewrite = true;
+  },
+};
+process.once('exit', () => {
+  if (!rewrite) return;
+  try {
+    const tmp = cacheFile + '.' + process.pid;
+    fs.writeFileSync(tmp, Buffer.concat([Buffer.from(covered.sort().join(',') + '\\n', 'latin1'), script.createCachedData()]));
+    fs.renameSync(tmp, cacheFile);
+  } catch {}
+});
 script.runInThisContext()(require, __dirname);
 `;
 

@@ -1,0 +1,81 @@
+/* scripts/bundle.js: the one-file bundle and its loader's V8 code cache, grown per covered command. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+
+const BUNDLER = path.join(__dirname, '../../../scripts/bundle.js');
+
+/** A two-module program: `out.js [name]` covers `name` in the code cache and prints a result. */
+function makeProgram(): { dir: string; out: string; cache: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-bundle-'));
+  fs.writeFileSync(path.join(dir, 'lib.js'), 'exports.twice = (x) => x * 2;\n');
+  fs.writeFileSync(
+    path.join(dir, 'entry.js'),
+    `const { twice } = require('./lib');
+const cache = globalThis[Symbol.for('shoal.codeCache')];
+if (process.argv[2]) cache.cover(process.argv[2]);
+process.stdout.write(String(twice(21)));
+`,
+  );
+  const out = path.join(dir, 'out.js');
+  const r = spawnSync(process.execPath, [BUNDLER, path.join(dir, 'entry.js'), out], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  return { dir, out, cache: path.join(dir, 'out.bundle.js.cache') };
+}
+
+function runProgram(out: string, ...args: string[]): void {
+  const r = spawnSync(process.execPath, [out, ...args], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, '42');
+}
+
+/** The cache's first line: the commands it covers. */
+const covered = (cache: string): string => fs.readFileSync(cache, 'latin1').split('\n', 1)[0];
+const stamp = (f: string): string => {
+  const s = fs.statSync(f);
+  return `${s.ino}:${s.mtimeMs}`;
+};
+
+test('the code cache is written on the first run, then grows once per newly covered command', () => {
+  const { dir, out, cache } = makeProgram();
+  try {
+    assert.not.ok(fs.existsSync(cache));
+    runProgram(out);
+    assert.is(covered(cache), '', 'first run: a cache covering no command');
+    const first = stamp(cache);
+    runProgram(out);
+    assert.is(stamp(cache), first, 'an accepted cache is not rewritten');
+    runProgram(out, 'run');
+    assert.is(covered(cache), 'run', 'a new command rewrites it');
+    const withRun = stamp(cache);
+    runProgram(out, 'run');
+    runProgram(out);
+    assert.is(stamp(cache), withRun, 'a covered command (or none) leaves it alone');
+    runProgram(out, 'create');
+    assert.is(covered(cache), 'create,run', 'the union, sorted');
+    assert.equal(fs.readdirSync(dir).filter((f) => f.includes('.cache.')), [], 'no temporary file left');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a cache V8 rejects (corrupt, or from another Node) is replaced, and covers nothing', () => {
+  const { dir, out, cache } = makeProgram();
+  try {
+    runProgram(out, 'run');
+    fs.writeFileSync(cache, 'run,create\nnot a V8 code cache at all');
+    runProgram(out);
+    assert.is(covered(cache), '');
+    assert.ok(fs.statSync(cache).size > 100, 'real cache data written');
+    const good = stamp(cache);
+    runProgram(out);
+    assert.is(stamp(cache), good, 'the rewritten cache is accepted');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
