@@ -5,7 +5,7 @@
  * exec'd process runs, so once the engine returned, the message is waiting on the connection.
  */
 import * as fs from 'fs';
-import * as net from 'net';
+import type * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { native } from '../native';
@@ -31,7 +31,10 @@ export class ConsoleSocket {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-pty-'));
     const sock = path.join(dir, 'pty.sock');
     // pauseOnConnect: Node must not read the message itself (it would drop the fd).
-    const server = net.createServer({ pauseOnConnect: true });
+    // net (and the stream modules it pulls in, ~3 ms) is loaded only here: `run` and `exec`
+    // import this module but most of them never open a console.
+    const { createServer } = require('net') as typeof net;
+    const server = createServer({ pauseOnConnect: true });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
