@@ -30,7 +30,7 @@ import * as path from 'path';
 import { Containerd, cannotRun, startContainerd } from '../test/lib/daemons';
 import { ociImageTar } from '../test/lib/image';
 import {
-  CommonOptions, CtrNamespace, checkVariants, commonFlag, listValue, loadavg, memoryOf, onSignals, parseArgs, record, repoRoot, runPool, sandboxProcesses, Samples, shimListeners,
+  CommonOptions, CtrNamespace, checkVariants, commonFlag, listValue, loadavg, memoryOf, onSignals, parseArgs, record, repoRoot, runPool, sandboxProcesses, Samples, shimListeners, machineCpu, processCpu,
   shimNamespace, ShimMemory, shuffle, sleep, stripEnv, summaries, table, versions, writeJson, cmdline,
 } from './lib/daemon';
 import { ms, summarize } from './lib/stats';
@@ -83,6 +83,19 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
+/** CPU seconds (user + system) during a storm's starts. */
+interface StormCpu {
+  /** The whole machine. */
+  machine: number;
+  containerd: number;
+  /** The namespace's shim processes and their reaped children (runc, shoal-init helpers). */
+  shims: number;
+  /** The `ctr` clients (and this benchmark driving them). */
+  ctr: number;
+  /** Everything else: the kernel's own threads, the containers' processes, other work. */
+  rest: number;
+}
+
 interface StormResult {
   round: number;
   runtime: string;
@@ -93,6 +106,7 @@ interface StormResult {
   wallMs: number;
   runMs: ReturnType<typeof summarize>;
   running: number;
+  cpu: StormCpu;
   /** Processes listening on the namespace's shim sockets. */
   shims: ShimMemory;
   /** Every other process of the sandbox's mount namespace serving this namespace (helpers, runtimes). */
@@ -185,10 +199,22 @@ class Bench {
     const ids = Array.from({ length: this.o.storm }, (_, i) => `s${i}`);
     const la = loadavg();
     process.stderr.write(`storm round ${round} ${rt}: ${ids.length} containers, ${this.o.parallel} at a time (load ${la})\n`);
+    const cd = this.cd!;
+    const cpu0 = { machine: machineCpu(), containerd: processCpu(cd.pid), ctr: processCpu('self') };
     const t0 = process.hrtime.bigint();
     const res = await runPool(ids, this.o.parallel, (id) =>
       this.state.stopping ? Promise.resolve({ code: -1, ms: 0, out: 'stopping' }) : n.spawnCtr(['run', '-d', ...this.runtimeArgs(rt), this.image, id, 'sleep', '100000']));
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    // CPU seconds the storm took, and who took them (the shims of this namespace started with it;
+    // the runtimes and helpers they ran are their reaped children).
+    const cpu: StormCpu = {
+      machine: machineCpu() - cpu0.machine,
+      containerd: processCpu(cd.pid) - cpu0.containerd,
+      shims: shimListeners(cd.sandbox).filter((l) => shimNamespace(l.pid) === n.ns).reduce((t, l) => t + processCpu(l.pid), 0),
+      ctr: processCpu('self') - cpu0.ctr,
+      rest: 0,
+    };
+    cpu.rest = cpu.machine - cpu.containerd - cpu.shims - cpu.ctr;
     const failed = res.map((r, i) => (r.code === 0 ? '' : `${ids[i]}: exit ${r.code}: ${r.out.split('\n').slice(-2).join(' | ')}`)).filter(Boolean);
     for (const f of failed) this.errors.push(`storm ${rt}: ${f}`);
     const deadline = Date.now() + 30_000;
@@ -214,7 +240,7 @@ class Bench {
     n.removeNamespace();
     this.storm.push({
       round, runtime: rt, namespace: n.ns, loadavg: la, started: res.filter((r) => r.code === 0).length, failed, wallMs,
-      runMs: summarize(res.filter((r) => r.code === 0).map((r) => r.ms)), running, shims, others: other, teardownMs: rm.ms, left: rm.left,
+      runMs: summarize(res.filter((r) => r.code === 0).map((r) => r.ms)), running, cpu, shims, others: other, teardownMs: rm.ms, left: rm.left,
     });
     process.stderr.write(`  started ${ids.length - failed.length} in ${(wallMs / 1000).toFixed(2)} s, ${listeners.length} shim(s), PSS ${(shims.pss / 1024).toFixed(1)} MiB; teardown ${(rm.ms / 1000).toFixed(2)} s\n`);
   }
@@ -272,8 +298,9 @@ class Bench {
     const perRt: Record<string, { wallMs: number; pssKiB: number; shims: number; teardownMs: number; othersPssKiB: number }> = {};
     if (this.storm.length) {
       lines.push(`\n## storm: ${this.o.storm} × ctr run -d … sleep 100000, ${this.o.parallel} clients at a time\n`);
-      lines.push(table(['round', 'runtime', 'started', 'wall s', 'ctr run -d median ms', 'shim procs', 'shim PSS MiB', 'PSS/container KiB', 'other procs (PSS MiB)', 'teardown s', 'load'],
-        this.storm.map((s) => [String(s.round), s.runtime, `${s.started}/${this.o.storm}`, (s.wallMs / 1000).toFixed(2), ms(s.runMs.median), String(s.shims.processes),
+      lines.push(table(['round', 'runtime', 'started', 'wall s', 'CPU s: all / containerd / shims / ctr / rest', 'ctr run -d median ms', 'shim procs', 'shim PSS MiB', 'PSS/container KiB', 'other procs (PSS MiB)', 'teardown s', 'load'],
+        this.storm.map((s) => [String(s.round), s.runtime, `${s.started}/${this.o.storm}`, (s.wallMs / 1000).toFixed(2),
+          [s.cpu.machine, s.cpu.containerd, s.cpu.shims, s.cpu.ctr, s.cpu.rest].map((c) => c.toFixed(2)).join(' / '), ms(s.runMs.median), String(s.shims.processes),
           (s.shims.pss / 1024).toFixed(1), s.started ? (s.shims.pss / s.started).toFixed(0) : '-', `${s.others.processes} (${(s.others.pss / 1024).toFixed(1)})`, (s.teardownMs / 1000).toFixed(2), s.loadavg.split(' ')[0]])));
       for (const rt of STORM_RUNTIMES) {
         const rs = this.storm.filter((s) => s.runtime === rt);

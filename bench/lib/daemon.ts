@@ -337,6 +337,30 @@ export function memoryOf(pids: number[]): ShimMemory {
   return m;
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux architecture we run on). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds a process used, its own and its reaped children's (user + system, from
+ * /proc/PID/stat), or 0 when it is gone.
+ */
+export function processCpu(pid: number | 'self'): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14-17 of stat(5) (utime stime cutime cstime) are 11-14 after "pid (comm) "
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds the whole machine has been busy since boot (user, nice, system, irq, softirq). */
+export function machineCpu(): number {
+  const f = fs.readFileSync('/proc/stat', 'latin1').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6]) / USER_HZ;
+}
+
 /**
  * Cleanup on SIGINT/SIGTERM: the first signal sets `stopping` (loops check it and end, then the
  * normal cleanup runs); a second one kills everything synchronously and exits.
