@@ -23,7 +23,7 @@ const fs = require('fs');
 const path = require('path');
 
 /** Debian packages the tests need; installed when missing. */
-const APT_PACKAGES = ['busybox-static', 'runc', 'crun', 'containerd', 'docker.io', 'podman', 'tmux', 'qemu-system-x86', 'criu'];
+const APT_PACKAGES = ['busybox-static', 'runc', 'crun', 'containerd', 'docker.io', 'podman', 'tmux', 'qemu-system-x86', 'criu', 'strace'];
 
 /** How long a suite may keep running after printing uvu's summary. */
 const HUNG_AFTER_SUMMARY_MS = 30_000;

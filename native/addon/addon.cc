@@ -27,7 +27,6 @@
 #include <unordered_map>
 
 #include <sys/mount.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
@@ -607,38 +606,6 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   return res;
 }
 
-// writeFileDetached(path, data): writes `data` to `path` (O_WRONLY) on a detached thread and
-// forgets it. For writes that may block for long and whose result does not matter (the cgroup
-// migration prime); unlike Node's threadpool, starting it does not wait for worker threads.
-Napi::Value WriteFileDetached(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string path, data;
-  if (!StringArg(info, 0, "path", &path) || !StringArg(info, 1, "data", &data)) return env.Undefined();
-  auto *job = new std::pair<std::string, std::string>(path, data);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, [](void *arg) -> void * {
-    auto *j = static_cast<std::pair<std::string, std::string> *>(arg);
-    int fd = open(j->first.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      ssize_t n = write(fd, j->second.data(), j->second.size());
-      (void)n;
-      close(fd);
-    }
-    delete j;
-    return nullptr;
-  }, job);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
-    delete job;
-    return ThrowErrno(env, rc, "pthread_create");
-  }
-  return env.Undefined();
-}
-
 // mount(2) or umount2(2) on a threadpool thread: a mount waits on kernel locks that other
 // containers' setup holds, and must not stop the shim's event loop meanwhile.
 class MountWork : public Napi::AsyncWorker {
@@ -746,7 +713,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper, "spawnHelper"));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy, "sealedCopy"));
-  exports.Set("writeFileDetached", Napi::Function::New(env, WriteFileDetached, "writeFileDetached"));
   return exports;
 }
 

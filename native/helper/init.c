@@ -44,6 +44,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -62,11 +63,28 @@ static char *state_json = NULL;
 static size_t state_len = 0;
 /* Opened by the parent half before it joins any namespace (host paths), inherited by the init. */
 static int fifo_fd = -1, console_sock = -1;
-/* The host's /proc and the cgroup.procs files, opened before joining a mount namespace (where
- * those paths would name the container's own view). */
+/* The host's /proc and the cgroup files, opened before joining a mount namespace (where those
+ * paths would name the container's own view). */
 static int proc_fd = -1;
-static int cgroup_fds[64];
-static int n_cgroup_fds = 0;
+/*
+ * How the init joins the cgroup of each hierarchy (one OP_CGROUP_PROCS each). Moving a whole
+ * process (a write to cgroup.procs) takes the kernel's global cgroup_threadgroup_rwsem for
+ * writing, whose first use after a quiet spell waits for an RCU grace period (5-15 ms). Two ways
+ * around it:
+ *  - JOIN_SELF (cgroup v1): the init writes "0" to the cgroup's `tasks` file itself, moving only
+ *    the calling thread, its only one, which the kernel does without that lock;
+ *  - JOIN_CLONE (cgroup v2): clone3(CLONE_INTO_CGROUP) starts the init in the cgroup.
+ * JOIN_PARENT, the fallback (no tasks file, no clone3), writes the init's pid to cgroup.procs.
+ */
+enum { JOIN_PARENT, JOIN_SELF, JOIN_CLONE };
+static struct {
+  int fd;               /* tasks (JOIN_SELF) or cgroup.procs (JOIN_PARENT, JOIN_CLONE's fallback) */
+  int how;
+  const char *path;     /* for errors: the plan's cgroup.procs path */
+} cgroups[64];
+static int n_cgroups = 0;
+/* The cgroup2 directory for CLONE_INTO_CGROUP (its cgroups[] entry is JOIN_CLONE), or -1. */
+static int clone_cgroup_fd = -1;
 /* OP_JOIN_CGROUPNS, opened by the parent half before it joins the container's mount namespace. */
 static int cgroupns_fd = -1;
 /* The seccomp listener (OP_SECCOMP_LISTENER), connected by the parent half (host path). */
@@ -78,6 +96,17 @@ static int idmap_fds[256];
 static int n_idmap_fds = 0;
 
 extern char **environ;
+
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
 
 /* Marker in the environment of the re-executed helper: a second pass must find a sealed memfd. */
 #define CLONED_ENV "_SHOAL_INIT_CLONED=1"
@@ -187,22 +216,98 @@ static int proc_write(const char *rel, const char *data) {
 }
 
 /*
- * Place the child in its cgroups. The first write to a cgroup v1 cgroup.procs waits for an RCU
- * grace period (cgroup_threadgroup_rwsem: 5-15 ms), so this runs while the child already sets up
- * its mounts; the child waits for the 'c' that follows before anything that depends on its cgroup.
+ * Open what the init needs to join its cgroups (see cgroups[] above), from the plan's
+ * cgroup.procs paths, while the host's cgroup filesystems are still visible.
  */
-static int join_cgroups(pid_t pid, struct err *e) {
-  char buf[32];
-  int ncg = 0, n = snprintf(buf, sizeof buf, "%d", pid);
+static int open_cgroups(struct err *e) {
   for (uint32_t i = 0; i < plan.n; i++) {
     const struct rec *r = &plan.recs[i];
     if (r->op != OP_CGROUP_PROCS) continue;
-    int fd = cgroup_fds[ncg];
-    cgroup_fds[ncg++] = -1;
+    if (n_cgroups == 64) return fail(e, "join cgroup", E2BIG, "", "too many hierarchies");
+    const char *procs = r->argv[0];
+    int fd = open(procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return fail(e, "join cgroup", errno, procs, "");
+    int how = JOIN_PARENT;
+    struct statfs sf;
+    const char *slash = strrchr(procs, '/');
+    char dir[PATH_MAX];
+    if (slash && (size_t)(slash - procs) < sizeof dir - 8 && fstatfs(fd, &sf) == 0) {
+      memcpy(dir, procs, (size_t)(slash - procs));
+      dir[slash - procs] = 0;
+      if (sf.f_type == CGROUP_SUPER_MAGIC) {
+        strcat(dir, "/tasks");
+        int t = open(dir, O_WRONLY | O_CLOEXEC);
+        if (t >= 0) {
+          close(fd);
+          fd = t;
+          how = JOIN_SELF;
+        }
+      } else if (sf.f_type == CGROUP2_SUPER_MAGIC && clone_cgroup_fd < 0) {
+        clone_cgroup_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (clone_cgroup_fd >= 0) how = JOIN_CLONE;
+      }
+    }
+    cgroups[n_cgroups].fd = fd;
+    cgroups[n_cgroups].how = how;
+    cgroups[n_cgroups].path = procs;
+    n_cgroups++;
+  }
+  return 0;
+}
+
+/*
+ * clone(2) of the init with `flags`, into the cgroup2 cgroup when there is one. Where clone3 or
+ * CLONE_INTO_CGROUP is refused (kernels before 5.7, or a cgroup the kernel will not start a
+ * process in), a plain clone, and the parent writes the pid to cgroup.procs, which reports the
+ * cgroup's own error if there is one.
+ */
+static pid_t clone_init(int flags) {
+  if (clone_cgroup_fd >= 0) {
+    struct {
+      uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+    } ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = (uint64_t)(unsigned)flags | CLONE_INTO_CGROUP_FLAG;
+    ca.exit_signal = SIGCHLD;
+    ca.cgroup = (uint64_t)clone_cgroup_fd;
+    pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid >= 0) return pid;
+    for (int i = 0; i < n_cgroups; i++)
+      if (cgroups[i].how == JOIN_CLONE) cgroups[i].how = JOIN_PARENT;
+  }
+  return (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+/*
+ * The parent's part of placing the init in its cgroups: write its pid where it cannot join by
+ * itself (JOIN_PARENT), and close the parent's copies. Runs while the child sets up its mounts;
+ * the child waits for the 'c' that follows before anything that depends on its cgroups.
+ */
+static int join_cgroups(pid_t pid, struct err *e) {
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%d", pid);
+  for (int i = 0; i < n_cgroups; i++) {
+    int fd = cgroups[i].fd;
+    cgroups[i].fd = -1;
+    if (cgroups[i].how != JOIN_PARENT) {
+      close(fd);
+      continue;
+    }
     ssize_t w = write(fd, buf, (size_t)n);
     int err = errno;
     close(fd);
-    if (w != n) return fail(e, "join cgroup", w < 0 ? err : EIO, r->argv[0], "");
+    if (w != n) return fail(e, "join cgroup", w < 0 ? err : EIO, cgroups[i].path, "");
+  }
+  return 0;
+}
+
+/* The child's part: move itself (its only thread) into its cgroup v1 cgroups. */
+static int join_cgroups_self(struct err *e) {
+  for (int i = 0; i < n_cgroups; i++) {
+    if (cgroups[i].how == JOIN_SELF && write(cgroups[i].fd, "0", 1) != 1)
+      return fail(e, "join cgroup", errno, cgroups[i].path, "tasks");
+    close(cgroups[i].fd);
+    cgroups[i].fd = -1;
   }
   return 0;
 }
@@ -624,6 +729,8 @@ static void child(int fd, int clone_flags) {
   if (read_full(go_fd, go, sizeof go) < 0 || go[0] != 'g') _exit(1);
   host_pid = (pid_t)((uint32_t)go[1] | ((uint32_t)go[2] << 8) | ((uint32_t)go[3] << 16) | ((uint32_t)go[4] << 24));
   prctl(PR_SET_NAME, "shoal:[init]", 0, 0, 0);
+  if (clone_cgroup_fd >= 0) close(clone_cgroup_fd);
+  CHECK(join_cgroups_self(&e));
   if (setsid() < 0) { fail(&e, "setsid", errno, "", ""); die(&e); }
   const struct rec *sj = plan_find(&plan, OP_STATE_JSON);
   if (sj && sj->argc >= 1) {
@@ -838,13 +945,7 @@ int main(int argc, char **argv) {
   if (aff && aff->argc >= 1) CHECK(set_affinity(aff->argv[0], "initial", &e));
   proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) { fail(&e, "open /proc", errno, "/proc", ""); die(&e); }
-  for (uint32_t i = 0; i < plan.n; i++) {
-    if (plan.recs[i].op != OP_CGROUP_PROCS) continue;
-    if (n_cgroup_fds == 64) { fail(&e, "join cgroup", E2BIG, "", "too many hierarchies"); die(&e); }
-    int fd = open(plan.recs[i].argv[0], O_WRONLY | O_CLOEXEC);
-    if (fd < 0) { fail(&e, "join cgroup", errno, plan.recs[i].argv[0], ""); die(&e); }
-    cgroup_fds[n_cgroup_fds++] = fd;
-  }
+  CHECK(open_cgroups(&e));
   const struct rec *jcn = plan_find(&plan, OP_JOIN_CGROUPNS);
   if (jcn) {
     cgroupns_fd = open(jcn->argv[0], O_RDONLY | O_CLOEXEC);
@@ -872,13 +973,14 @@ int main(int argc, char **argv) {
 
   int go[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0) { fail(&e, "socketpair", errno, "", ""); die(&e); }
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  pid_t pid = clone_init(flags);
   if (pid < 0) { fail(&e, "clone", errno, "", "new namespaces"); die(&e); }
   if (pid == 0) {
     close(go[0]);
     child(go[1], flags);
   }
   close(go[1]);
+  if (clone_cgroup_fd >= 0) close(clone_cgroup_fd);
   if (setup_child_from_parent(pid, &e) < 0) {
     kill(pid, SIGKILL);
     die(&e);

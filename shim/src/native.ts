@@ -105,11 +105,6 @@ export interface NativeBinding {
    * from it needs no sealed re-exec of its own.
    */
   sealedCopy(path: string): number;
-  /**
-   * Writes `data` to `path` on a detached thread and forgets it (errors included): for a write
-   * that may block for long and whose result does not matter. Returns at once.
-   */
-  writeFileDetached(path: string, data: string): void;
 }
 
 const BUILD_TYPES = ['Release', 'Debug'];

@@ -260,6 +260,28 @@ test('run in the foreground: killed by a signal exits 128+signal, --pid-file hol
   });
 });
 
+test('the init joins its cgroups without moving a whole process: v1 by itself (tasks), cgroup2 by CLONE_INTO_CGROUP', async () => {
+  // A write of a pid to cgroup.procs takes the kernel's global threadgroup lock, whose first use
+  // waits for an RCU grace period; the init moving only itself, or clone3 placing it, do not.
+  if (spawnSync('strace', ['-V']).status !== 0) return assert.unreachable('strace is missing (the harness installs it)');
+  await withCleanup(async (defer) => {
+    const { root, work, bundle, id } = setup(defer, { args: ['true'] });
+    const log = path.join(work, 'strace');
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,clone,clone3', '-e', 'signal=none', '-o', log,
+      process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 0, r.stderr);
+    const trace = fs.readFileSync(log, 'utf8');
+    const v1 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - cgroup /.test(l)).map((l) => l.split(' ')[4]);
+    const v2 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - cgroup2 /.test(l)).map((l) => l.split(' ')[4]);
+    for (const m of v1) {
+      assert.match(trace, new RegExp(`write\\(\\d+<${m}/[^>]*${id}/tasks>, "0", 1\\) = 1`), `the init writes 0 to its tasks file under ${m}`);
+    }
+    if (v2.length) assert.match(trace, /clone3\(\{flags=CLONE_NEWNS\|[^}]*CLONE_INTO_CGROUP[^}]*cgroup=\d+/, 'the init is cloned into its cgroup2 cgroup');
+    assert.not.match(trace, new RegExp(`write\\(\\d+<[^>]*${id}/cgroup\\.procs>`), 'no pid written to a cgroup.procs of the container');
+    await assertNoTraces(id, root, bundle);
+  });
+});
+
 test('run -d: returns at once with the container running; kill and delete clean up', async () => {
   await withCleanup(async (defer) => {
     const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });

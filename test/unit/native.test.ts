@@ -271,20 +271,6 @@ test('spawnHelper reports a missing binary as ENOENT and leaks no fd', () => {
   assert.is(fs.readdirSync('/proc/self/fd').length, before);
 });
 
-test('writeFileDetached writes from a thread of its own and returns at once', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));
-  try {
-    const f = path.join(dir, 'f');
-    fs.writeFileSync(f, '');
-    native().writeFileDetached(f, 'data');
-    for (let i = 0; i < 100 && fs.readFileSync(f, 'utf8') !== 'data'; i++) await sleep(10);
-    assert.is(fs.readFileSync(f, 'utf8'), 'data');
-    native().writeFileDetached(path.join(dir, 'missing', 'f'), 'x'); // errors are dropped
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 test('mountAsync/umount2Async: a tmpfs off the main thread, errors as system errors', async () => {
   const n = native();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));

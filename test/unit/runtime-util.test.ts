@@ -1,11 +1,9 @@
-/* Small runtime utilities on the CLI's start-up path: timestamps, fd writes, the cgroup prime. */
+/* Small runtime utilities on the CLI's start-up path: timestamps, fd writes. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as fs from 'fs';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { isoTime } from '../../shim/src/runtime/time';
-import { primeCgroupMigration } from '../../shim/src/runtime/cgroup/prime';
 
 test('isoTime formats like Date.prototype.toISOString', () => {
   for (const ms of [0, 1, 999, 1_700_000_000_123, 253402300799999, Date.now()]) {
@@ -32,13 +30,6 @@ test('writeFd into a pipe whose reader is gone returns quietly (EPIPE), like a C
   const r = spawnSync('sh', ['-c', `"${process.execPath}" -e '${script.replace(/'/g, `'\\''`)}' | head -c 10 >/dev/null`], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /done/);
-});
-
-test('the cgroup prime leaves this process in its own cgroups', async () => {
-  const before = fs.readFileSync('/proc/self/cgroup', 'utf8');
-  primeCgroupMigration();
-  await new Promise((r) => setTimeout(r, 100)); // its write runs on the threadpool
-  assert.is(fs.readFileSync('/proc/self/cgroup', 'utf8'), before);
 });
 
 test.run();

@@ -3,7 +3,6 @@ import * as path from 'path';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
 import { createCgroup, planCgroup, CreateCgroupOptions } from './cgroup/manager';
-import { primeCgroupMigration } from './cgroup/prime';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { runHooks, HookState } from './hooks';
@@ -101,10 +100,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     o.store.save(state);
     cgroup = createCgroup(cgOpts);
     trace('state dir and cgroup created');
-    // The init's move into its cgroup waits for an RCU grace period unless a move just happened:
-    // start a no-op one now (after the mkdirs: it holds the cgroup mutex while it waits), so the
-    // wait overlaps the helper's start and the plan.
-    primeCgroupMigration();
     // The helper's fork and exec overlap with the plan built below.
     helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
 

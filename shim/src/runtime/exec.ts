@@ -1,7 +1,6 @@
 import * as path from 'path';
 import type { Process } from '../../../spec/src/config';
 import { loadCgroup } from './cgroup/manager';
-import { primeCgroupMigration } from './cgroup/prime';
 import { ShoalError } from './errors';
 import { runHelper, HelperProcess, StdioEntry } from './helper';
 import { buildExecPlan } from './plan/exec';
@@ -28,7 +27,6 @@ export interface ExecOptions {
  * process's status.
  */
 export async function execProcess(o: ExecOptions): Promise<{ pid: number; helper: HelperProcess }> {
-  primeCgroupMigration();
   const s = o.store.load(o.id);
   const status = computeStatus(s, o.store.fifo(o.id));
   if (status === 'paused') throw new ShoalError('INVALID_STATE', 'cannot exec in a paused container');
