@@ -270,11 +270,12 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,clone,clone3', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
+    // (strace splits a call that another traced process interrupts: match the call's start only)
     const trace = fs.readFileSync(log, 'utf8');
     const v1 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - cgroup /.test(l)).map((l) => l.split(' ')[4]);
     const v2 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - cgroup2 /.test(l)).map((l) => l.split(' ')[4]);
     for (const m of v1) {
-      assert.match(trace, new RegExp(`write\\(\\d+<${m}/[^>]*${id}/tasks>, "0", 1\\) = 1`), `the init writes 0 to its tasks file under ${m}`);
+      assert.match(trace, new RegExp(`write\\(\\d+<${m}/[^>]*${id}/tasks>, "0", 1`), `the init writes 0 to its tasks file under ${m}`);
     }
     if (v2.length) assert.match(trace, /clone3\(\{flags=CLONE_NEWNS\|[^}]*CLONE_INTO_CGROUP[^}]*cgroup=\d+/, 'the init is cloned into its cgroup2 cgroup');
     assert.not.match(trace, new RegExp(`write\\(\\d+<[^>]*${id}/cgroup\\.procs>`), 'no pid written to a cgroup.procs of the container');
