@@ -115,7 +115,20 @@ export class StateStore {
 
   /** Remove the container's directory and everything in it. */
   remove(id: string): void {
-    fs.rmSync(this.dir(id), { recursive: true, force: true });
+    const d = this.dir(id);
+    // The usual contents by name, then the directory; a recursive walk only when more is there.
+    for (const f of ['state.json', 'exec.fifo']) {
+      try {
+        fs.unlinkSync(path.join(d, f));
+      } catch {
+        /* not there */
+      }
+    }
+    try {
+      fs.rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(d, { recursive: true, force: true });
+    }
   }
 
   /** Ids of every container under the root. */

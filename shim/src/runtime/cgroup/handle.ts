@@ -12,7 +12,7 @@ import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
 import type { CgroupWrite } from './controllers/index';
 import { normalizeDeviceRule, type DeviceRule } from './controllers/devices';
-import { childDirs, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from './fsutil';
+import { childDirs, errnoOf, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from './fsutil';
 
 /** How long destroy() keeps killing, and then keeps retrying rmdir on EBUSY. */
 export const DESTROY_TIMEOUT_MS = 2000;
@@ -195,10 +195,14 @@ export abstract class BaseCgroup implements CgroupHandle {
    * retrying EBUSY for up to DESTROY_TIMEOUT_MS. Idempotent: missing directories are fine.
    */
   async destroy(): Promise<void> {
-    if (!this.entries.some((e) => readIfExists(path.join(e.dir, 'cgroup.procs')) !== undefined)) return;
-    await this.killEverything(Date.now() + DESTROY_TIMEOUT_MS);
-    const deadline = Date.now() + DESTROY_TIMEOUT_MS;
-    for (const e of this.entries) await removeCgroupTree(e.dir, deadline);
+    // Usually the init is gone and nothing is left: one rmdir per hierarchy is the whole job.
+    // A cgroup with a process or a child cgroup anywhere below refuses (EBUSY), in every
+    // hierarchy the process is in, so the slow path below still finds whatever is left.
+    if (!this.removeIfEmpty()) {
+      await this.killEverything(Date.now() + DESTROY_TIMEOUT_MS);
+      const deadline = Date.now() + DESTROY_TIMEOUT_MS;
+      for (const e of this.entries) await removeCgroupTree(e.dir, deadline);
+    }
     // The default parent (/shoal) is ours too: remove it once its last container is gone, so a
     // host without containers shows no trace of shoal. A racing create retries its mkdir.
     for (const e of this.entries) {
@@ -209,6 +213,19 @@ export abstract class BaseCgroup implements CgroupHandle {
         /* other containers still there, or already gone */
       }
     }
+  }
+
+  /** rmdir of every hierarchy's directory; whether all are gone (missing ones count as gone). */
+  private removeIfEmpty(): boolean {
+    let all = true;
+    for (const e of this.entries) {
+      try {
+        fs.rmdirSync(e.dir);
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') all = false;
+      }
+    }
+    return all;
   }
 
   /** The JSON stored in the container state; loadCgroup() reopens it. */
