@@ -6,7 +6,6 @@
  * /proc/self/mountinfo, one mkdir per hierarchy, 2 reads + 2 writes for the cpuset
  * inheritance, one write per configured resource. No process is spawned.
  */
-import * as path from 'path';
 import type { LinuxResources } from '../../../../spec/src/config';
 import { ShoalError } from '../errors';
 import type { CgroupHandle, CgroupMode } from './types';
@@ -42,7 +41,8 @@ export interface CreateCgroupOptions {
 function buildHandle(layout: CgroupLayout, paths: Map<string, string>): BaseCgroup {
   const entries: CgroupDir[] = layout.hierarchies.map((h) => {
     const p = paths.get(h.key)!;
-    return { hierarchy: h, path: p, dir: path.join(h.mountpoint, p) };
+    // (p is clean and absolute: a concatenation, which path.join would only re-normalize)
+    return { hierarchy: h, path: p, dir: p === '/' ? h.mountpoint : h.mountpoint + p };
   });
   const primary = (layout.unified ? paths.get('') : undefined) ?? entries[0].path;
   if (layout.mode === 'v2') return new V2Cgroup(layout.mode, primary, entries[0]);
