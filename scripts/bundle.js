@@ -89,7 +89,7 @@ const loader = `#!/usr/bin/env node
 // A cache holds only the functions compiled when it was written, so one written by \`--version\`
 // leaves \`run\` compiling most of its code: the program names the command it runs through
 // globalThis[Symbol.for('shoal.codeCache')].cover(name), and a cache whose first line (the
-// commands it covers) lacks that name is rewritten at exit. V8 serialises what the cache already
+// commands it covers) lacks that name is rewritten at exit (or at .flush()). V8 serialises what the cache already
 // held too, so the cache grows to the union of the commands run, each costing one rewrite.
 const fs = require('fs');
 const path = require('path');
@@ -111,21 +111,26 @@ try {
 const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
 let rewrite = cachedData === undefined || script.cachedDataRejected;
 if (rewrite) covered = [];
+// Writes the cache if it is due; at exit, or earlier through flush() for a program that ends
+// itself without Node's exit (and so without 'exit' listeners).
+const flush = () => {
+  if (!rewrite) return;
+  rewrite = false;
+  try {
+    const tmp = cacheFile + '.' + process.pid;
+    fs.writeFileSync(tmp, Buffer.concat([Buffer.from(covered.sort().join(',') + '\\n', 'latin1'), script.createCachedData()]));
+    fs.renameSync(tmp, cacheFile);
+  } catch {}
+};
 globalThis[Symbol.for('shoal.codeCache')] = {
   cover(name) {
     if (covered.includes(name)) return;
     covered.push(name);
     rewrite = true;
   },
+  flush,
 };
-process.once('exit', () => {
-  if (!rewrite) return;
-  try {
-    const tmp = cacheFile + '.' + process.pid;
-    fs.writeFileSync(tmp, Buffer.concat([Buffer.from(covered.sort().join(',') + '\\n', 'latin1'), script.createCachedData()]));
-    fs.renameSync(tmp, cacheFile);
-  } catch {}
-});
+process.once('exit', flush);
 script.runInThisContext()(require, __dirname);
 `;
 

@@ -606,6 +606,13 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   return res;
 }
 
+// exitNow(code): _exit(2) at once. For a CLI whose output is all written synchronously: Node's
+// own exit (exit handlers, V8 and platform teardown, joining its worker threads) is skipped.
+Napi::Value ExitNow(const Napi::CallbackInfo &info) {
+  int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  _exit(code & 0xff);
+}
+
 // mount(2) or umount2(2) on a threadpool thread: a mount waits on kernel locks that other
 // containers' setup holds, and must not stop the shim's event loop meanwhile.
 class MountWork : public Napi::AsyncWorker {
@@ -713,6 +720,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper, "spawnHelper"));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy, "sealedCopy"));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   return exports;
 }
 

@@ -105,6 +105,8 @@ export interface NativeBinding {
    * from it needs no sealed re-exec of its own.
    */
   sealedCopy(path: string): number;
+  /** _exit(code): ends the process at once, skipping Node's exit (handlers and teardown). */
+  exitNow(code: number): never;
 }
 
 const BUILD_TYPES = ['Release', 'Debug'];
@@ -164,6 +166,11 @@ function findExecutable(file: string): string {
     }
   }
   throw new NativeNotFoundError(file, tried);
+}
+
+/** Whether the addon is loaded already (no load is started). */
+export function nativeLoaded(): boolean {
+  return cachedBinding !== undefined;
 }
 
 /**

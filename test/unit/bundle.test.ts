@@ -18,6 +18,12 @@ function makeProgram(): { dir: string; out: string; cache: string } {
 const cache = globalThis[Symbol.for('shoal.codeCache')];
 if (process.argv[2]) cache.cover(process.argv[2]);
 process.stdout.write(String(twice(21)));
+// 'flush': write the cache now and end without Node's exit (no 'exit' listeners), as shoal's
+// hot commands do with _exit.
+if (process.argv[3] === 'flush') {
+  cache.flush();
+  process.kill(process.pid, 'SIGKILL');
+}
 `,
   );
   const out = path.join(dir, 'out.js');
@@ -28,7 +34,8 @@ process.stdout.write(String(twice(21)));
 
 function runProgram(out: string, ...args: string[]): void {
   const r = spawnSync(process.execPath, [out, ...args], { encoding: 'utf8' });
-  assert.is(r.status, 0, r.stderr);
+  if (args[1] === 'flush') assert.is(r.signal, 'SIGKILL', r.stderr);
+  else assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout, '42');
 }
 
@@ -57,6 +64,19 @@ test('the code cache is written on the first run, then grows once per newly cove
     runProgram(out, 'create');
     assert.is(covered(cache), 'create,run', 'the union, sorted');
     assert.equal(fs.readdirSync(dir).filter((f) => f.includes('.cache.')), [], 'no temporary file left');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('flush() writes a due cache before the program ends without Node\'s exit', () => {
+  const { dir, out, cache } = makeProgram();
+  try {
+    runProgram(out, 'run', 'flush');
+    assert.is(covered(cache), 'run', 'written by flush, not by an exit listener');
+    const s = stamp(cache);
+    runProgram(out, 'run', 'flush');
+    assert.is(stamp(cache), s, 'nothing due: not rewritten');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

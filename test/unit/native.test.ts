@@ -271,6 +271,16 @@ test('spawnHelper reports a missing binary as ENOENT and leaks no fd', () => {
   assert.is(fs.readdirSync('/proc/self/fd').length, before);
 });
 
+test('exitNow ends the process with its code at once: no exit listeners, written output kept', () => {
+  const mod = path.join(__dirname, '../../shim/src/native.js');
+  const script = `const { native } = require(${JSON.stringify(mod)}); const n = native();
+process.on('exit', () => require('fs').writeSync(1, 'exit listener ran'));
+require('fs').writeSync(1, 'before'); n.exitNow(5); require('fs').writeSync(1, 'after');`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  assert.is(r.status, 5, r.stderr);
+  assert.is(r.stdout, 'before');
+});
+
 test('mountAsync/umount2Async: a tmpfs off the main thread, errors as system errors', async () => {
   const n = native();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));
