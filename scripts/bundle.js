@@ -89,8 +89,9 @@ const loader = `#!/usr/bin/env node
 // A cache holds only the functions compiled when it was written, so one written by \`--version\`
 // leaves \`run\` compiling most of its code: the program names the command it runs through
 // globalThis[Symbol.for('shoal.codeCache')].cover(name), and a cache whose first line (the
-// commands it covers) lacks that name is rewritten at exit (or at .flush()). V8 serialises what the cache already
-// held too, so the cache grows to the union of the commands run, each costing one rewrite.
+// commands it covers) lacks that name is rewritten at exit (or at .flush()). V8 serialises what
+// the cache already held too, so the cache grows to the union of the commands run, each costing
+// one rewrite.
 const fs = require('fs');
 const path = require('path');
 const vm = require('vm');

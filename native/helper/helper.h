@@ -27,7 +27,7 @@ enum plan_op {
   OP_CLONE_FLAGS = 3,   /* decimal CLONE_NEW* flags for the new namespaces */
   OP_UID_MAP = 4,       /* uid_map text written by the parent */
   OP_GID_MAP = 5,       /* gid_map text written by the parent */
-  OP_CGROUP_PROCS = 6,  /* path of a cgroup.procs file; the parent writes the init pid there */
+  OP_CGROUP_PROCS = 6,  /* path of a cgroup.procs file: the cgroup the init joins (see init.c, cgroups[]) */
   OP_OOM_SCORE_ADJ = 7, /* value, written by the parent to /proc/<pid>/oom_score_adj */
   OP_RLIMIT = 8,        /* resource number, soft, hard ("-1" = infinity); prlimit by the parent */
   OP_TIME_OFFSETS = 9,  /* text for /proc/self/timens_offsets (time namespace) */

@@ -272,8 +272,10 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
     const trace = fs.readFileSync(log, 'utf8');
-    const v1 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - cgroup /.test(l)).map((l) => l.split(' ')[4]);
-    const v2 = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - cgroup2 /.test(l)).map((l) => l.split(' ')[4]);
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+    const mountpoints = (fstype: string) => mounts.filter((l) => l.includes(` - ${fstype} `)).map((l) => l.split(' ')[4]);
+    const v1 = mountpoints('cgroup');
+    const v2 = mountpoints('cgroup2');
     for (const m of v1) {
       assert.match(trace, new RegExp(`write\\(\\d+<${m}/[^>]*${id}/tasks>, "0", 1`), `the init writes 0 to its tasks file under ${m}`);
     }

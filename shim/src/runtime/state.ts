@@ -65,6 +65,11 @@ export class StateStore {
     return path.join(this.root, validateId(id));
   }
 
+  /** Path of the container's state.json. */
+  private file(id: string): string {
+    return path.join(this.dir(id), 'state.json');
+  }
+
   /** Path of the exec fifo that `start` opens. */
   fifo(id: string): string {
     return path.join(this.dir(id), 'exec.fifo');
@@ -88,14 +93,14 @@ export class StateStore {
     const d = this.dir(s.id);
     const tmp = path.join(d, `.state.${process.pid}`);
     fs.writeFileSync(tmp, JSON.stringify(s));
-    fs.renameSync(tmp, path.join(d, 'state.json'));
+    fs.renameSync(tmp, this.file(s.id));
   }
 
   /** Load a container's state, or throw NOT_FOUND ("container does not exist", as runc says). */
   load(id: string): ContainerState {
     let raw: string;
     try {
-      raw = fs.readFileSync(path.join(this.dir(id), 'state.json'), 'utf8');
+      raw = fs.readFileSync(this.file(id), 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
         throw new ShoalError('NOT_FOUND', 'container does not exist');
@@ -117,9 +122,9 @@ export class StateStore {
   remove(id: string): void {
     const d = this.dir(id);
     // The usual contents by name, then the directory; a recursive walk only when more is there.
-    for (const f of ['state.json', 'exec.fifo']) {
+    for (const f of [this.file(id), this.fifo(id)]) {
       try {
-        fs.unlinkSync(path.join(d, f));
+        fs.unlinkSync(f);
       } catch {
         /* not there */
       }

@@ -97,7 +97,7 @@ export abstract class BaseCgroup implements CgroupHandle {
     return resources.devices !== undefined || this.configDevices !== undefined;
   }
 
-  /** Every cgroup.procs file the init must be written into, one per hierarchy. */
+  /** The cgroup.procs file of each hierarchy: where the init joins (the helper picks how). */
   procsFiles(): string[] {
     return this.entries.map((e) => path.join(e.dir, 'cgroup.procs'));
   }

@@ -13,7 +13,7 @@ export interface CgroupHandle {
   readonly mode: CgroupMode;
   /** The cgroup path relative to each hierarchy root, e.g. "/shoal/abc" or "/user.slice/x". */
   readonly path: string;
-  /** Every cgroup.procs file the init must be written into (one per v1 hierarchy, one on v2). */
+  /** The cgroup.procs file of each hierarchy (one per v1 hierarchy, one on v2): where the init joins. */
   procsFiles(): string[];
   /** Absolute host directories of this cgroup (for cleanup and tests). */
   dirs(): string[];
