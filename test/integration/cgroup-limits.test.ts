@@ -18,10 +18,10 @@ import type { LinuxResources } from '../../spec/src/config';
 const layout = detectCgroups();
 const isV2 = layout.mode === 'v2';
 
-/** The container's directory for `controller` (default cgroupsPath /shoal/<id>). */
+/** The container's directory for `controller` (default cgroupsPath /<id>). */
 function cgDir(id: string, controller: string): string {
   const h = isV2 ? layout.unified! : layout.byController.get(controller) ?? layout.unified!;
-  return path.join(h.mountpoint, 'shoal', id);
+  return path.join(h.mountpoint, id);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

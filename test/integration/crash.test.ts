@@ -147,7 +147,7 @@ test('(a2) killed right after its cgroup directories appear (before the state re
   for (let attempt = 0; attempt < 3; attempt++) {
     await withCleanup(async (defer) => {
       const e = env(defer);
-      const cgdirs = hierarchies.map((h) => path.join(h, 'shoal', e.id));
+      const cgdirs = hierarchies.map((h) => path.join(h, e.id));
       const { child, exited } = spawnCreate(e, defer);
       const deadline = Date.now() + 15_000;
       while (!cgdirs.some((d) => fs.existsSync(d)) && Date.now() < deadline) { /* busy-wait: the window is short */ }

@@ -49,8 +49,8 @@ test('cleanCgroupPath resolves . and .. without climbing above the root', () => 
 });
 
 test('resolveCgroupsPath: default, absolute, relative', () => {
-  assert.is(resolveCgroupsPath(undefined, 'abc'), '/shoal/abc');
-  assert.is(resolveCgroupsPath('', 'abc'), '/shoal/abc');
+  assert.is(resolveCgroupsPath(undefined, 'abc'), '/abc');
+  assert.is(resolveCgroupsPath('', 'abc'), '/abc');
   assert.is(resolveCgroupsPath('/kubepods/pod1/../pod2/c1', 'abc'), '/kubepods/pod2/c1');
   assert.is(resolveCgroupsPath('mine/c1', 'abc'), 'mine/c1');
   assert.is(resolveCgroupsPath('/a:b', 'abc'), '/a:b');

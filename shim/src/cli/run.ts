@@ -4,7 +4,7 @@ import { CREATE_FLAGS } from './create';
 import { createContainer, hookState } from '../runtime/create';
 import { runHooks } from '../runtime/hooks';
 import { startContainer } from '../runtime/start';
-import { deleteContainer } from '../runtime/delete';
+import { deleteContainer, destroyContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
 import { forwardSignals } from './forward';
 import { proxyConsole } from './console';
@@ -57,18 +57,29 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     return 0;
   }
   const fwd = forwardSignals(c.helper, c.state.pid);
+  let exited = false;
   try {
     // No exec.fifo in the foreground: the init waits on its sync channel; then the poststart hooks.
     c.release?.();
     await runHooks('poststart', c.config.hooks?.poststart, hookState(c.state, 'running'), { warnOnly: true, warn: ctx.warn });
     trace('started');
     const code = await fwd.exited;
+    exited = true;
     trace('container exited');
     await stopProxy?.();
     return code;
   } finally {
     fwd.stop();
-    if (!bool(p, 'keep')) await deleteContainer(ctx.store, id, true, ctx.warn);
+    // Once the init has exited, the state this process holds has all that teardown uses (pid,
+    // cgroup, hooks; `update` only changes the stored resources), so it is torn down from that
+    // without reading it back; otherwise (a failed start) as `delete --force` would.
+    if (bool(p, 'keep')) {
+      /* kept for inspection */
+    } else if (exited) {
+      await destroyContainer(ctx.store, c.state, { warn: ctx.warn, runPoststop: true });
+    } else {
+      await deleteContainer(ctx.store, id, true, ctx.warn);
+    }
     trace('deleted');
   }
 }

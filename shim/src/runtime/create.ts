@@ -77,22 +77,31 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   trace('create: begin');
   const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
   const preserve = o.preserveFds ?? 0;
-  const config = loadConfig(bundle);
-  trace('config loaded and validated');
-  if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
-  const rootfs = path.resolve(bundle, config.root.path);
-  if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
-  if (!config.process) throw new ShoalError('INVALID_CONFIG', 'config.json: process: required to create a container');
-  if (config.process.terminal && !o.consoleSocket && o.openConsole) o = { ...o, consoleSocket: await o.openConsole() };
-  if (config.process.terminal && !o.consoleSocket && o.mode === 'create')
-    throw new ShoalError('INVALID_ARGUMENT', 'cannot allocate tty if shoal will detach without setting console socket');
-  if (!config.process.terminal && o.consoleSocket)
-    throw new ShoalError('INVALID_ARGUMENT', 'cannot use console socket if shoal will not allocate tty');
+  // The helper starts first: its exec and dynamic loading overlap with the config, state and
+  // cgroup work below. Until it has a plan it only waits, so an abort is a plain kill.
+  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
+  let config: Spec;
+  let rootfs: string;
+  try {
+    config = loadConfig(bundle);
+    trace('config loaded and validated');
+    if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
+    rootfs = path.resolve(bundle, config.root.path);
+    if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
+    if (!config.process) throw new ShoalError('INVALID_CONFIG', 'config.json: process: required to create a container');
+    if (config.process.terminal && !o.consoleSocket && o.openConsole) o = { ...o, consoleSocket: await o.openConsole() };
+    if (config.process.terminal && !o.consoleSocket && o.mode === 'create')
+      throw new ShoalError('INVALID_ARGUMENT', 'cannot allocate tty if shoal will detach without setting console socket');
+    if (!config.process.terminal && o.consoleSocket)
+      throw new ShoalError('INVALID_ARGUMENT', 'cannot use console socket if shoal will not allocate tty');
+    o.store.reserve(o.id);
+  } catch (e) {
+    helper.abort();
+    throw e;
+  }
 
-  o.store.reserve(o.id);
   const state = initialState(o.id, bundle, rootfs, config);
   let cgroup: CgroupHandle | null = null;
-  let helper: Helper | null = null;
   try {
     // Record the cgroup before it exists, so a crash at any point leaves it findable.
     const cgOpts = containerCgroupOptions(o.id, config);
@@ -100,8 +109,6 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     o.store.save(state);
     cgroup = createCgroup(cgOpts);
     trace('state dir and cgroup created');
-    // The helper's fork and exec overlap with the plan built below.
-    helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
 
     // Memory sharing (issue 7): identical files of the layer store replace the rootfs's copies.
     if (sharingRequested(config.annotations)) {
@@ -150,7 +157,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const h = helper;
     return { state, helper: child, config, release: o.startAtOnce ? () => h.release() : undefined };
   } catch (e) {
-    helper?.abort();
+    helper.abort();
     // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).
     if (!cgroup) state.cgroup = null;
     await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });

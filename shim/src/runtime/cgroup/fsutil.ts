@@ -87,7 +87,7 @@ export function parsePids(text: string | undefined): number[] {
  * mkdir -p that returns the directories it created, outermost first (so a failed create can
  * remove exactly those). `existedLeaf` tells whether `dir` itself was already there.
  * Optimistic: one mkdir(2) when the parent exists. Retries a few times on ENOENT, which a
- * concurrent cleanup of a shared parent (e.g. /shoal) can cause.
+ * concurrent cleanup of a shared parent (e.g. the legacy /shoal) can cause.
  */
 export function mkdirp(dir: string): { created: string[]; existedLeaf: boolean } {
   for (let attempt = 0; ; attempt++) {

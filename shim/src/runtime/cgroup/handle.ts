@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { LinuxResources } from '../../../../spec/src/config';
-import { DEFAULT_PARENT } from './path';
+import { LEGACY_PARENT } from './path';
 import { ShoalError } from '../errors';
 import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
@@ -34,9 +34,9 @@ export interface CgroupJSON {
 /** The container's directory in one hierarchy. */
 export interface CgroupDir {
   hierarchy: Hierarchy;
-  /** Path inside the hierarchy, e.g. "/shoal/abc". */
+  /** Path inside the hierarchy, e.g. "/abc". */
   path: string;
-  /** Absolute host directory, e.g. "/sys/fs/cgroup/memory/shoal/abc". */
+  /** Absolute host directory, e.g. "/sys/fs/cgroup/memory/abc". */
   dir: string;
 }
 
@@ -203,10 +203,10 @@ export abstract class BaseCgroup implements CgroupHandle {
       const deadline = Date.now() + DESTROY_TIMEOUT_MS;
       for (const e of this.entries) await removeCgroupTree(e.dir, deadline);
     }
-    // The default parent (/shoal) is ours too: remove it once its last container is gone, so a
-    // host without containers shows no trace of shoal. A racing create retries its mkdir.
+    // The old default parent (/shoal) is ours too: remove it once its last container is gone, so
+    // a host without containers shows no trace of shoal. A racing create retries its mkdir.
     for (const e of this.entries) {
-      if (path.posix.dirname(e.path) !== DEFAULT_PARENT) continue;
+      if (path.posix.dirname(e.path) !== LEGACY_PARENT) continue;
       try {
         fs.rmdirSync(path.dirname(e.dir));
       } catch {

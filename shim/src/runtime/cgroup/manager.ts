@@ -2,7 +2,7 @@
  * Entry points of the cgroup layer: createCgroup() for `create`, loadCgroup() for every later
  * command that only has the JSON stored in the container state.
  *
- * Hot path budget of createCgroup on a hybrid host with /shoal existing: one read of
+ * Hot path budget of createCgroup on a hybrid host: one read of
  * /proc/self/mountinfo, one mkdir per hierarchy, 2 reads + 2 writes for the cpuset
  * inheritance, one write per configured resource. No process is spawned.
  */
@@ -20,7 +20,7 @@ export type { CgroupJSON } from './handle';
 
 /** Arguments of createCgroup. */
 export interface CreateCgroupOptions {
-  /** Container id (names the default cgroup "/shoal/<id>"). */
+  /** Container id (names the default cgroup "/<id>"). */
   id: string;
   /** config.json linux.cgroupsPath. */
   cgroupsPath?: string;

@@ -4,7 +4,8 @@
  *  - relative ("a/b"): below the runtime's own cgroup, looked up per hierarchy in
  *    /proc/self/cgroup (so it may differ between v1 hierarchies); on a pure v2 host below the
  *    *parent* of the runtime's cgroup, whose subtree can have controllers enabled;
- *  - empty/absent: "/shoal/<id>";
+ *  - empty/absent: "/<id>", at the root of every hierarchy (as crun; runc's default, the id
+ *    relative to its own cgroup, is the same for a runtime started in the root cgroups).
  *  - systemd style "slice:prefix:name": not supported (no systemd driver).
  * Paths are cleaned like runc's CleanPath: "." and ".." are resolved and can never climb above
  * the root.
@@ -14,8 +15,12 @@ import * as path from 'path';
 import { ShoalError } from '../errors';
 import type { CgroupLayout } from './detect';
 
-/** Parent of the default cgroups ("/shoal/<id>"). */
-export const DEFAULT_PARENT = '/shoal';
+/**
+ * Parent of the default cgroups of shoal before 2026-12-03 ("/shoal/<id>"). Creating and removing
+ * it with every container doubled the cgroup mkdirs and rmdirs of `run`; it is kept only so that
+ * deleting such a container still removes the parent it leaves empty.
+ */
+export const LEGACY_PARENT = '/shoal';
 
 /**
  * Clean a cgroup path lexically: collapse "//", drop ".", resolve ".." without ever leaving the
@@ -47,7 +52,7 @@ export interface ResolveOptions {
 }
 
 /**
- * Turn config.json's linux.cgroupsPath into a cleaned cgroup path: absolute ("/shoal/id") or
+ * Turn config.json's linux.cgroupsPath into a cleaned cgroup path: absolute ("/id") or
  * relative ("a/b", to be joined per hierarchy by hierarchyPaths()). Throws UNSUPPORTED for the
  * systemd notation / driver and INVALID_CONFIG for paths naming a root or the runtime's own cgroup.
  */
@@ -58,7 +63,7 @@ export function resolveCgroupsPath(cgroupsPath: string | undefined, id: string, 
     throw new ShoalError(
       'UNSUPPORTED',
       running
-        ? 'systemd cgroup driver is not supported by shoal (use a cgroupfs path such as "/shoal/<id>")'
+        ? 'systemd cgroup driver is not supported by shoal (use a cgroupfs path such as "/<id>")'
         : 'systemd cgroup driver requested but systemd is not running',
     );
   }
@@ -66,7 +71,7 @@ export function resolveCgroupsPath(cgroupsPath: string | undefined, id: string, 
     if (!id || id.includes('/') || id === '.' || id === '..') {
       throw new ShoalError('INVALID_ARGUMENT', `invalid container id for a cgroup name: "${id}"`);
     }
-    return `${DEFAULT_PARENT}/${id}`;
+    return `/${id}`;
   }
   const clean = cleanCgroupPath(raw);
   if (clean === '/' || clean === '') {
