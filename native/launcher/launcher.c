@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,9 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* The socket address for this start, or -1 when the flags do not allow computing it. */
-static int compute_address(const struct args *a, char *out, size_t outsz) {
+/* The socket address for this start, or -1 when the flags do not allow computing it.
+ * *ns_group (if given) tells whether the group is the whole namespace. */
+static int compute_address(const struct args *a, char *out, size_t outsz, int *ns_group) {
   const char *ns = a->ns ? a->ns : getenv("NAMESPACE");
   if (!ns || !*ns || !a->address || !a->id || !*a->id) return -1;
   const char *grouping = getenv("SHOAL_SHIM_GROUPING");
@@ -119,25 +121,79 @@ static int compute_address(const struct args *a, char *out, size_t outsz) {
   /* Without a group annotation or sandbox id, the namespace is the group (see address.ts);
    * SHOAL_SHIM_GROUPING=container gives runc's one shim per container. */
   const char *fallback = grouping && strcmp(grouping, "container") == 0 ? a->id : "shoal-namespace";
-  int rc = socket_path(a->address, ns, group ? group : fallback, out, outsz);
+  const char *g = group ? group : fallback;
+  if (ns_group) *ns_group = strcmp(g, "shoal-namespace") == 0;
+  int rc = socket_path(a->address, ns, g, out, outsz);
   free(group);
   return rc;
 }
 
-/* Whether a shim accepts connections on path (a stale socket file gives ECONNREFUSED). */
-static int can_connect(const char *path) {
+/* A socket connected to the unix socket at path, or -1 (a stale socket file: ECONNREFUSED). */
+static int connect_unix(const char *path) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof sa.sun_path) return 0;
+  if (strlen(path) >= sizeof sa.sun_path) return -1;
   strcpy(sa.sun_path, path);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return 0;
+  if (s < 0) return -1;
   int rc;
   do rc = connect(s, (struct sockaddr *)&sa, sizeof sa);
   while (rc < 0 && errno == EINTR);
+  if (rc == 0) return s;
   close(s);
-  return rc == 0;
+  return -1;
+}
+
+/* Whether something accepts connections on path. */
+static int can_connect(const char *path) {
+  int s = connect_unix(path);
+  if (s >= 0) close(s);
+  return s >= 0;
+}
+
+/*
+ * Whether a shim serves on path: it answers a ttrpc request (Task.Connect with an empty id). A
+ * connect alone is not enough: an idle shim that lingers after its last container (see
+ * daemon.ts) may be closing, and the kernel queues a connection until the listener closes.
+ * A shim that stops listening drops queued connections unanswered (EOF: not alive); a busy one
+ * may answer late (no reply within the timeout, connection still open: alive).
+ */
+static int shim_alive(const char *path) {
+  int s = connect_unix(path);
+  if (s < 0) return 0;
+  int rc;
+  static const char SERVICE[] = "containerd.task.v2.Task", METHOD[] = "Connect";
+  unsigned char msg[10 + 2 + sizeof SERVICE + 2 + sizeof METHOD + 2];
+  size_t n = 10;
+  msg[n++] = 0x0a; /* Request.service */
+  msg[n++] = sizeof SERVICE - 1;
+  memcpy(msg + n, SERVICE, sizeof SERVICE - 1);
+  n += sizeof SERVICE - 1;
+  msg[n++] = 0x12; /* Request.method */
+  msg[n++] = sizeof METHOD - 1;
+  memcpy(msg + n, METHOD, sizeof METHOD - 1);
+  n += sizeof METHOD - 1;
+  msg[n++] = 0x1a; /* Request.payload: an empty ConnectRequest */
+  msg[n++] = 0;
+  uint32_t len = (uint32_t)(n - 10);
+  unsigned char hdr[10] = {len >> 24, len >> 16, len >> 8, len, 0, 0, 0, 1, 1 /* request */, 0};
+  memcpy(msg, hdr, sizeof hdr);
+  int alive = send(s, msg, n, MSG_NOSIGNAL) == (ssize_t)n;
+  if (alive) {
+    struct pollfd p = {s, POLLIN, 0};
+    do rc = poll(&p, 1, 5000);
+    while (rc < 0 && errno == EINTR);
+    if (rc > 0) {
+      unsigned char got[10];
+      ssize_t r;
+      do r = recv(s, got, sizeof got, MSG_WAITALL);
+      while (r < 0 && errno == EINTR);
+      alive = r == (ssize_t)sizeof got && got[8] == 2; /* a response frame */
+    }
+  }
+  close(s);
+  return alive;
 }
 
 /*
@@ -316,7 +372,7 @@ static int daemon_flags(const char *entry, char **out, int max) {
  * reports on) and wait for its "ok". 0 when a daemon serves the group; otherwise it says why on
  * stderr and returns non-zero.
  */
-static int spawn_daemon(int argc, char **argv, const char *sock) {
+static int spawn_daemon(int argc, char **argv, const char *sock, int ns_group) {
   char entry[PATH_MAX], nodebuf[PATH_MAX];
   const char *node = node_or_complain(nodebuf, sizeof nodebuf);
   if (!node || resolve_entry(entry, sizeof entry) < 0) return -1;
@@ -362,6 +418,9 @@ static int spawn_daemon(int argc, char **argv, const char *sock) {
     syscall(SYS_close_range, 4, ~0U, 0);
     if (!getenv("UV_THREADPOOL_SIZE")) setenv("UV_THREADPOOL_SIZE", "2", 1);
     setenv("SHOAL_SHIM_OPTIONS", b64, 1);
+    /* Only a namespace's shim lingers when idle: a sandbox's group never comes back. */
+    if (ns_group) setenv("SHOAL_SHIM_NAMESPACE_GROUP", "1", 1);
+    else unsetenv("SHOAL_SHIM_NAMESPACE_GROUP");
     execv(node, nargv);
     dprintf(2, "containerd-shim-shoal-v2: exec %s: %s\n", node, strerror(errno));
     _exit(127);
@@ -385,7 +444,7 @@ static int spawn_daemon(int argc, char **argv, const char *sock) {
   while (got && (report[got - 1] == '\n' || report[got - 1] == ' ')) got--;
   report[got] = 0;
   /* "in use": a concurrent start for the same group won; its shim serves this container too. */
-  if (strcmp(report, "ok") == 0 || (strcmp(report, "in use") == 0 && can_connect(sock))) return 0;
+  if (strcmp(report, "ok") == 0 || (strcmp(report, "in use") == 0 && shim_alive(sock))) return 0;
   fprintf(stderr, "containerd-shim-shoal-v2: shim daemon did not start: %s\n", got ? report : "exited");
   return 1;
 }
@@ -486,7 +545,7 @@ int main(int argc, char **argv) {
   trace(a.action ? a.action : "-");
   if (!a.version && a.action && strcmp(a.action, "socket-address") == 0) {
     char path[256];
-    if (compute_address(&a, path, sizeof path) < 0) {
+    if (compute_address(&a, path, sizeof path, NULL) < 0) {
       fprintf(stderr, "containerd-shim-shoal-v2: need -namespace, -address and -id\n");
       return 1;
     }
@@ -495,11 +554,12 @@ int main(int argc, char **argv) {
   }
   if (!a.version && a.action && strcmp(a.action, "start") == 0) {
     char path[256];
-    if (compute_address(&a, path, sizeof path) < 0) {
+    int ns_group = 0;
+    if (compute_address(&a, path, sizeof path, &ns_group) < 0) {
       fprintf(stderr, "containerd-shim-shoal-v2: start needs -namespace (or $NAMESPACE), -address and -id\n");
       return 1;
     }
-    if (!can_connect(path)) {
+    if (!shim_alive(path)) {
       /* One daemon per group: concurrent starts (a burst of `ctr run`) queue on a lock next to
        * the socket, and all but the first find the daemon the first one started. Closing the fd
        * releases the lock; the daemon removes the file when it exits. */
@@ -510,7 +570,7 @@ int main(int argc, char **argv) {
       int lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
       if (lock >= 0)
         while (flock(lock, LOCK_EX) < 0 && errno == EINTR) {}
-      int rc = lock >= 0 && can_connect(path) ? 0 : (trace("spawn daemon"), spawn_daemon(argc, argv, path));
+      int rc = lock >= 0 && shim_alive(path) ? 0 : (trace("spawn daemon"), spawn_daemon(argc, argv, path, ns_group));
       if (lock >= 0) close(lock);
       if (rc != 0) return 1;
     }

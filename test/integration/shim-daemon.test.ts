@@ -26,11 +26,12 @@ interface Env {
   env: NodeJS.ProcessEnv;
 }
 
+/** The shims of these tests end at Shutdown (SHOAL_SHIM_LINGER=0; shim-linger.test covers the linger). */
 function environment(defer: Defer): Env {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-shimd-'));
   defer(() => fs.rmSync(dir, { recursive: true, force: true }));
   const stateRoot = path.join(dir, 'state');
-  return { grpc: path.join(dir, 'containerd.sock'), stateRoot, env: { PATH: process.env.PATH, SHOAL_SHIM_STATE_ROOT: stateRoot, NAMESPACE: NS } };
+  return { grpc: path.join(dir, 'containerd.sock'), stateRoot, env: { PATH: process.env.PATH, SHOAL_SHIM_STATE_ROOT: stateRoot, NAMESPACE: NS, SHOAL_SHIM_LINGER: '0' } };
 }
 
 function shim(e: Env, id: string, bundle: string, action: string, extra: string[] = []): { code: number; stdout: Buffer; stderr: string; ms: number } {

@@ -12,7 +12,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { Containerd } from '../lib/daemons';
-import { ok, ready, ShimContainerd, SHIM_RUNTIME, startShimContainerd, taskStatuses, waitFor } from '../lib/shim-env';
+import { alive, bundleOf, ok, ready, ShimContainerd, SHIM_RUNTIME, shimPid, shimSocket, startShimContainerd, taskStatuses, waitFor } from '../lib/shim-env';
 import { TtrpcClient } from '../../shim/src/ttrpc/client';
 
 const RUNTIME = SHIM_RUNTIME;
@@ -37,35 +37,6 @@ test.after(async () => {
 function tasks(c: Containerd): Map<string, string> {
   ok(c.ctr(['tasks', 'ls']), 'tasks ls');
   return taskStatuses(c);
-}
-
-function alive(pid: number): boolean {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st[st.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** The bundle containerd made for a task (host path: the sandbox does not hide its temp dir). */
-function bundleOf(c: Containerd, id: string): string {
-  return path.join(c.sandbox.dir, 'containerd', 'state', 'io.containerd.runtime.v2.task', c.namespace, id);
-}
-
-/** The shim's socket as seen from the host (/run in the sandbox is <dir>/run). */
-function shimSocket(c: Containerd, id: string): string {
-  const address = fs.readFileSync(path.join(bundleOf(c, id), 'address'), 'utf8').trim();
-  return path.join(c.sandbox.dir, address.replace(/^unix:\/\//, ''));
-}
-
-async function shimPid(c: Containerd, id: string): Promise<number> {
-  const client = await TtrpcClient.connect(shimSocket(c, id));
-  try {
-    return (await client.invoke(TASK, 'Connect', { id })).shim_pid;
-  } finally {
-    client.close();
-  }
 }
 
 /** SIGTERM containerd, wait until it is gone, start it again with the same config and state. */

@@ -549,6 +549,12 @@ export interface ContainerdOptions {
    * binaries (e.g. build/Release for `ctr run --runtime io.containerd.shoal.v2`).
    */
   extraPath?: string[];
+  /**
+   * More environment for containerd (its shims inherit it). shoal's namespace shims get
+   * SHOAL_SHIM_LINGER=0 unless given here: they end at Shutdown, so no test leaves a lingering
+   * shim behind.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -580,7 +586,11 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
       '',
     ].join('\n');
     fs.writeFileSync(path.join(d, 'containerd.toml'), config);
-    const env = opts.extraPath?.length ? { PATH: [...opts.extraPath, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') } : {};
+    const env = {
+      SHOAL_SHIM_LINGER: '0',
+      ...(opts.extraPath?.length ? { PATH: [...opts.extraPath, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') } : {}),
+      ...opts.env,
+    };
     const child = sandbox.spawnDaemon('containerd', 'containerd', ['--config', path.join(d, 'containerd.toml')], env);
     const ctr = (args: string[], o?: CmdOptions) => sandbox.run('ctr', ['-a', sock, '-n', namespace, ...args], o);
     await waitUntil(

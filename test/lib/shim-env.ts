@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { cannotRun, CmdResult, Containerd, skip, startContainerd } from './daemons';
 import { ociImageTar } from './image';
+import { TtrpcClient } from '../../shim/src/ttrpc/client';
 
 /** The runtime name containerd resolves to containerd-shim-shoal-v2. */
 export const SHIM_RUNTIME = 'io.containerd.shoal.v2';
@@ -22,14 +23,14 @@ export interface ShimContainerd {
 }
 
 /** Start containerd with the shim on its PATH and import the test image (for test.before). */
-export async function startShimContainerd(namespace: string): Promise<ShimContainerd> {
+export async function startShimContainerd(namespace: string, env?: NodeJS.ProcessEnv): Promise<ShimContainerd> {
   let unavailable = cannotRun(['containerd', 'ctr']);
   if (!unavailable && !fs.existsSync(path.join(RELEASE, 'containerd-shim-shoal-v2'))) unavailable = 'containerd-shim-shoal-v2 is not built';
   if (unavailable) return { image: '', unavailable };
   if (!(process.env.PATH ?? '').split(':').includes(RELEASE)) process.env.PATH = `${RELEASE}:${process.env.PATH}`;
   let cd: Containerd | undefined;
   try {
-    cd = await startContainerd({ namespace });
+    cd = await startContainerd({ namespace, env });
     const oci = ociImageTar();
     const r = cd.ctr(['images', 'import', oci.tar]);
     if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
@@ -69,5 +70,36 @@ export async function waitFor(what: string, fn: () => boolean, timeoutMs = 20_00
   while (!fn()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Whether pid is a live process (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st[st.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The bundle containerd made for a task (host path: the sandbox does not hide its temp dir). */
+export function bundleOf(c: Containerd, id: string): string {
+  return path.join(c.sandbox.dir, 'containerd', 'state', 'io.containerd.runtime.v2.task', c.namespace, id);
+}
+
+/** The shim's socket as seen from the host (/run in the sandbox is <dir>/run). */
+export function shimSocket(c: Containerd, id: string): string {
+  const address = fs.readFileSync(path.join(bundleOf(c, id), 'address'), 'utf8').trim();
+  return path.join(c.sandbox.dir, address.replace(/^unix:\/\//, ''));
+}
+
+/** The pid of the shim serving task `id`, as its Connect answers. */
+export async function shimPid(c: Containerd, id: string): Promise<number> {
+  const client = await TtrpcClient.connect(shimSocket(c, id));
+  try {
+    return (await client.invoke('containerd.task.v2.Task', 'Connect', { id })).shim_pid;
+  } finally {
+    client.close();
   }
 }

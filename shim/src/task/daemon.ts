@@ -5,7 +5,11 @@
  *
  * The daemon becomes a child subreaper (the containers' inits are re-parented to it), listens on
  * the socket (0600 in the 0700 /run/containerd/s), serves the Task service over ttrpc, publishes
- * events to $TTRPC_ADDRESS, and exits when Shutdown finds no container left.
+ * events to $TTRPC_ADDRESS, and exits when Shutdown finds no container left. A namespace's shim
+ * (the launcher sets SHOAL_SHIM_NAMESPACE_GROUP) lingers instead: it ends after SHOAL_SHIM_LINGER
+ * seconds (default 10; 0 = at Shutdown) without a container or a call, so that the next container
+ * of the namespace (a loop of `ctr run --rm`, `docker run --rm`) finds it running. A sandbox's
+ * shim never lingers: its group does not come back.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -19,6 +23,17 @@ import { trace } from '../runtime/trace';
 /** Env var carrying containerd's stdin (runtime options Any or BootstrapParams), base64: the C
  * launcher (native/launcher), which answers `start` and spawns this daemon, sets it. */
 export const OPTIONS_ENV = 'SHOAL_SHIM_OPTIONS';
+
+/** Default linger of an idle namespace shim, in seconds. */
+export const DEFAULT_LINGER_S = 10;
+
+/** The linger for this daemon in ms, from its environment (see above). */
+export function lingerMs(env: NodeJS.ProcessEnv = process.env): number {
+  if (env.SHOAL_SHIM_NAMESPACE_GROUP !== '1') return 0;
+  const raw = env.SHOAL_SHIM_LINGER;
+  const s = raw === undefined || raw.trim() === '' ? DEFAULT_LINGER_S : Number(raw);
+  return Number.isFinite(s) && s > 0 ? Math.round(s * 1000) : 0;
+}
 
 /** Listens on `sock`, replacing a stale socket file; "in use" when a live shim owns it. */
 async function listenSocket(listen: (p: string) => Promise<void>, sock: string): Promise<void> {
@@ -60,11 +75,13 @@ export async function serve(f: ShimFlags): Promise<void> {
       publish: (_topic, type, event) => {
         events?.publish(f.namespace, type.replace('containerd.events.', '') as never, event).catch((e) => process.stderr.write(`shoal-shim: event: ${e.message}\n`));
       },
+      lingerMs: lingerMs(),
       onShutdown: () => {
+        // Stop listening first (server.close() unlinks the socket at once): a `start` probing
+        // from now on finds no shim and starts another instead of handing containerd this one.
+        const closed = Promise.race([server.close(), new Promise((r) => setTimeout(r, 200))]);
         const wait = events ? Promise.race([new Promise((r) => setTimeout(r, 2000)), (async () => { while (events.pending) await new Promise((r) => setTimeout(r, 20)); })()]) : Promise.resolve();
-        // server.close() also unlinks the socket; do not let a slow peer hold the exit.
-        void wait
-          .then(() => Promise.race([server.close(), new Promise((r) => setTimeout(r, 200))]))
+        void Promise.all([closed, wait])
           .finally(() => {
             // The launcher's start lock for this socket (native/launcher): gone with the daemon.
             fs.rmSync(`${f.socket}.lock`, { force: true });
@@ -81,6 +98,7 @@ export async function serve(f: ShimFlags): Promise<void> {
     }
     await listenSocket((p) => server.listen(p), f.socket);
     trace('serve: listening');
+    service.armLinger(); // a daemon no Create ever reaches ends too
     report('ok');
   } catch (e) {
     report((e as Error).message);

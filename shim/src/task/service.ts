@@ -38,8 +38,13 @@ export interface TaskServiceOptions {
   /** The runtime engine's state root, e.g. /run/containerd/shoal/<namespace>. */
   stateRoot: string;
   publish?: Publish;
-  /** Called when Shutdown may end the shim (no containers left, or `now`). */
+  /** Called when Shutdown may end the shim (no containers left, or `now`), or the linger ran out. */
   onShutdown?: () => void;
+  /**
+   * How long an idle shim (no containers, no call in flight) stays up for the next container of
+   * its group before ending itself; 0 (the default) ends it at Shutdown, as runc's shim does.
+   */
+  lingerMs?: number;
   warn?: (msg: string) => void;
   /** Reap orphaned zombies re-parented to this process (default true; off for in-process tests). */
   reapOrphans?: boolean;
@@ -213,9 +218,12 @@ export class TaskService {
     return { shim_pid: process.pid, task_pid: c?.init.pid ?? 0, version: '' };
   }
 
-  /** Shutdown: ends the shim once no container is left (or at once with `now`). */
+  /**
+   * Shutdown: ends the shim once no container is left (or at once with `now`). A lingering shim
+   * (lingerMs) instead ends when it has been idle that long (see handlers()).
+   */
   async Shutdown(r: Msg, ctx?: { afterReply?(fn: () => void): void }): Promise<Msg> {
-    if (r.now || (this.containers.size === 0 && this.creating.size === 0)) {
+    if (r.now || (this.idle() && !this.opts.lingerMs)) {
       this.stopReaper();
       const go = () => this.opts.onShutdown?.();
       if (ctx?.afterReply) ctx.afterReply(go);
@@ -253,12 +261,52 @@ export class TaskService {
     this.stopReaper();
   }
 
+  /** No container and no Create in progress. */
+  private idle(): boolean {
+    return this.containers.size === 0 && this.creating.size === 0;
+  }
+
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private calls = 0;
+
+  /** Called around every RPC: a call holds the shim up; the last one out of an idle shim arms the linger. */
+  private callBegins(): void {
+    this.calls++;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+  }
+
+  private callEnds(): void {
+    this.calls--;
+    this.armLinger();
+  }
+
+  /** With lingerMs, an idle shim ends itself after that long without a call. */
+  armLinger(): void {
+    const ms = this.opts.lingerMs ?? 0;
+    if (ms <= 0 || this.calls > 0 || !this.idle() || this.lingerTimer) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = null;
+      if (this.calls > 0 || !this.idle()) return;
+      this.stopReaper();
+      this.opts.onShutdown?.();
+    }, ms);
+  }
+
   /** The handlers by RPC name, for the ttrpc server. */
   handlers(): Record<string, Handler> {
     const names = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Wait', 'Connect', 'Shutdown', 'Stats', 'Update', 'Checkpoint'] as const;
     const h: Record<string, Handler> = {};
     for (const n of names) {
-      const call: Handler = (req, ctx) => (this[n] as Handler).call(this, req, ctx);
+      const method = this[n] as Handler;
+      const call: Handler = async (req, ctx) => {
+        this.callBegins();
+        try {
+          return await method.call(this, req, ctx);
+        } finally {
+          this.callEnds();
+        }
+      };
       // With SHOAL_TRACE, each RPC's begin and end are marked (the daemon has no stderr).
       h[n] = !tracing
         ? call
