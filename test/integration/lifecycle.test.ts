@@ -285,6 +285,39 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
   });
 });
 
+test('the helper makes the network namespace ahead and the init inherits it; without one in the config the init stays in the host\'s', async () => {
+  if (spawnSync('strace', ['-V']).status !== 0) return assert.unreachable('strace is missing (the harness installs it)');
+  const hostNet = fs.readlinkSync('/proc/self/ns/net');
+  for (const own of [true, false]) {
+    await withCleanup(async (defer) => {
+      const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', 'readlink /proc/self/ns/net > /out/net'] });
+      if (!own) {
+        const cfgPath = path.join(bundle, 'config.json');
+        const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+        cfg.linux.namespaces = cfg.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+        fs.writeFileSync(cfgPath, JSON.stringify(cfg));
+      }
+      const log = path.join(work, 'strace');
+      const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=unshare,clone3', '-e', 'signal=none', '-o', log,
+        process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
+      assert.is(r.status, 0, r.stderr);
+      const trace = fs.readFileSync(log, 'utf8');
+      const clone = /clone3\(\{flags=CLONE_NEWNS\|[^}]*\}/.exec(trace)?.[0] ?? '';
+      assert.ok(clone, 'the init is cloned with new namespaces');
+      assert.not.ok(clone.includes('CLONE_NEWNET'), `the clone makes no network namespace: ${clone}`);
+      const net = fs.readFileSync(path.join(out, 'net'), 'utf8').trim();
+      if (own) {
+        assert.match(trace, /unshare\(CLONE_NEWNET\)\s*= 0/, 'the helper made a network namespace before its plan came');
+        assert.is.not(net, hostNet, "the container's network namespace is its own");
+      } else {
+        assert.not.match(trace, /unshare\(CLONE_NEWNET/, 'no network namespace made');
+        assert.is(net, hostNet, "the container shares the host's network namespace");
+      }
+      await assertNoTraces(id, root, bundle);
+    });
+  }
+});
+
 test('run -d: returns at once with the container running; kill and delete clean up', async () => {
   await withCleanup(async (defer) => {
     const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });

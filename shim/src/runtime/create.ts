@@ -60,6 +60,15 @@ export function containerCgroupOptions(id: string, config: Spec): CreateCgroupOp
   return { id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, devices: [] };
 }
 
+/**
+ * Whether the init gets a new network namespace owned by the host's user namespace (one created
+ * inside a new user namespace must be made after it, by the clone).
+ */
+function wantsOwnNetns(config: Spec): boolean {
+  const ns = config.linux?.namespaces ?? [];
+  return ns.some((n) => n.type === 'network' && !n.path) && !ns.some((n) => n.type === 'user');
+}
+
 /** The state JSON of runtime.md (what `state` prints and hooks receive). */
 export function hookState(s: ContainerState, status: string): HookState {
   return { ociVersion: s.ociVersion, id: s.id, status, pid: s.pid || undefined, bundle: s.bundle, annotations: s.annotations };
@@ -77,14 +86,14 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   trace('create: begin');
   const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
   const preserve = o.preserveFds ?? 0;
-  // The helper starts first: its exec and dynamic loading overlap with the config, state and
-  // cgroup work below. Until it has a plan it only waits, so an abort is a plain kill.
-  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio });
-  let config: Spec;
+  const config = loadConfig(bundle);
+  trace('config loaded and validated');
+  // The helper starts now: its exec and dynamic loading, and the network namespace it can make
+  // ahead (the slowest to make), overlap with the state and cgroup work and the plan below.
+  // Until it has a plan it only waits, so an abort is a plain kill.
+  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio, earlyNetns: wantsOwnNetns(config) });
   let rootfs: string;
   try {
-    config = loadConfig(bundle);
-    trace('config loaded and validated');
     if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
     rootfs = path.resolve(bundle, config.root.path);
     if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);

@@ -37,6 +37,11 @@ export interface HelperOptions {
   cwd: string;
   /** The process's stdin, stdout, stderr: fds, or 'inherit' (default) / 'ignore'. */
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
+  /**
+   * Make a new network namespace at once, before the plan comes: the init inherits it when the
+   * plan asks for one (and the helper returns to the host's when it does not).
+   */
+  earlyNetns?: boolean;
 }
 
 let exe: { path: string; fd?: number } | undefined;
@@ -92,7 +97,7 @@ export class Helper implements HelperProcess {
     let r: { pid: number; pidfd: number; sync: number };
     try {
       const { path, fd } = helperExe();
-      r = native().spawnHelper(path, [String(fds.length)], fds, opts.cwd, fd);
+      r = native().spawnHelper(path, opts.earlyNetns ? [String(fds.length), 'net'] : [String(fds.length)], fds, opts.cwd, fd);
     } catch (e) {
       throw new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
