@@ -19,6 +19,8 @@ import type { ShimFlags } from './flags';
 import { parseStartOptions } from './options';
 import { TaskService } from './service';
 import { trace } from '../runtime/trace';
+import { detectCgroups } from '../runtime/cgroup/detect';
+import type * as Proto from '../ttrpc/proto';
 
 /** Env var carrying containerd's stdin (runtime options Any or BootstrapParams), base64: the C
  * launcher (native/launcher), which answers `start` and spawns this daemon, sets it. */
@@ -47,6 +49,24 @@ async function listenSocket(listen: (p: string) => Promise<void>, sock: string):
   fs.chmodSync(sock, 0o600);
 }
 
+/**
+ * Runs, ahead of the first Create, the one-time work its path would do: the protobuf codecs of
+ * the calls and events of a container's life (protobufjs generates them on first use) and the
+ * cgroup layout.
+ */
+function warmUp({ decode, encode, methodTypes, types }: typeof Proto): void {
+  for (const m of ['Create', 'Start', 'Wait', 'State', 'Delete', 'Connect', 'Shutdown', 'Kill']) {
+    const mt = methodTypes('containerd.task.v2.Task', m);
+    if (!mt) continue;
+    decode(mt.request, new Uint8Array(0));
+    encode(mt.response, {});
+  }
+  const t = types();
+  for (const e of ['TaskCreate', 'TaskStart', 'TaskExit', 'TaskDelete']) if (t.events[e]) encode(t.events[e], {});
+  encode(t.eventsService.ForwardRequest, {});
+  detectCgroups();
+}
+
 /** `serve`: the daemon. Resolves once listening; the process exits after Shutdown. */
 export async function serve(f: ShimFlags): Promise<void> {
   const readyFd = 3;
@@ -63,9 +83,16 @@ export async function serve(f: ShimFlags): Promise<void> {
     // Loaded here: `start` and `delete` need no protobuf runtime.
     const { TtrpcServer } = await import('../ttrpc/server');
     const { EventPublisher } = await import('../ttrpc/events');
+    const proto = await import('../ttrpc/proto');
     trace('serve: modules loaded');
     const events = process.env.TTRPC_ADDRESS ? new EventPublisher(process.env.TTRPC_ADDRESS) : null;
     const server = new TtrpcServer();
+    // Listening and reported first: the launcher's exit and containerd's connect take ~10 ms
+    // before the first Create arrives, and the set-up below (protobuf types, handlers, codecs)
+    // fills that time. It is synchronous, so no request is read before it is done.
+    await listenSocket((p) => server.listen(p), f.socket);
+    report('ok');
+    trace('serve: listening');
     const startOptions = parseStartOptions(Buffer.from(process.env[OPTIONS_ENV] ?? '', 'base64'));
     delete process.env[OPTIONS_ENV];
     const service = new TaskService({
@@ -96,10 +123,9 @@ export async function serve(f: ShimFlags): Promise<void> {
     } catch {
       // descriptors without v3
     }
-    await listenSocket((p) => server.listen(p), f.socket);
-    trace('serve: listening');
+    warmUp(proto);
+    trace('serve: warmed up');
     service.armLinger(); // a daemon no Create ever reaches ends too
-    report('ok');
   } catch (e) {
     report((e as Error).message);
     process.exit(1);

@@ -9,7 +9,7 @@
 import * as net from 'net';
 import { Code, TtrpcError, errorToStatus, type RpcStatus } from './errors';
 import { FrameDecoder, FrameError, FrameType, encodeFrame } from './frame';
-import { decode, encode, methodTypes, types, type Msg } from './proto';
+import { decode, encode, hasMethod, methodTypes, types, type Msg } from './proto';
 
 /** What a handler learns about its call. */
 export interface CallContext {
@@ -89,9 +89,14 @@ export class TtrpcServer {
     types();
     const raw: Record<string, RawHandler> = {};
     for (const [name, fn] of Object.entries(methods)) {
-      const mt = methodTypes(service, name);
-      if (!mt) throw new Error(`ttrpc: ${service}/${name} is not in the protobuf descriptors`);
-      raw[name] = async (payload, ctx) => encode(mt.response, (await fn(decode(mt.request, payload), ctx)) ?? {});
+      if (!hasMethod(service, name)) throw new Error(`ttrpc: ${service}/${name} is not in the protobuf descriptors`);
+      // The types are looked up on the first call (a deferred package, such as task v3, is only
+      // built when a client uses it).
+      let mt: ReturnType<typeof methodTypes>;
+      raw[name] = async (payload, ctx) => {
+        mt ??= methodTypes(service, name)!;
+        return encode(mt.response, (await fn(decode(mt.request, payload), ctx)) ?? {});
+      };
     }
     return this.registerRaw(service, raw);
   }
