@@ -73,12 +73,9 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     // Once the init has exited, the state this process holds has all that teardown uses (pid,
     // cgroup, hooks; `update` only changes the stored resources), so it is torn down from that
     // without reading it back; otherwise (a failed start) as `delete --force` would.
-    if (bool(p, 'keep')) {
-      /* kept for inspection */
-    } else if (exited) {
-      await destroyContainer(ctx.store, c.state, { warn: ctx.warn, runPoststop: true });
-    } else {
-      await deleteContainer(ctx.store, id, true, ctx.warn);
+    if (!bool(p, 'keep')) {
+      if (exited) await destroyContainer(ctx.store, c.state, { warn: ctx.warn, runPoststop: true });
+      else await deleteContainer(ctx.store, id, true, ctx.warn);
     }
     trace('deleted');
   }

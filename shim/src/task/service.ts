@@ -64,6 +64,9 @@ export class TaskService {
   private readonly creating = new Set<string>();
   private readonly store: StateStore;
   private readonly stopReaper: () => void;
+  /** RPCs in flight, and the idle linger's timer (see armLinger). */
+  private calls = 0;
+  private lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: TaskServiceOptions) {
     this.store = new StateStore(opts.stateRoot);
@@ -265,9 +268,6 @@ export class TaskService {
   private idle(): boolean {
     return this.containers.size === 0 && this.creating.size === 0;
   }
-
-  private lingerTimer: NodeJS.Timeout | null = null;
-  private calls = 0;
 
   /** Called around every RPC: a call holds the shim up; the last one out of an idle shim arms the linger. */
   private callBegins(): void {

@@ -85,13 +85,6 @@ export function descriptorPath(): string {
 
 let cached: ProtoTypes | null = null;
 
-/** A 32-bit FNV-1a hash, as shim/proto/build-proto.js computes it for the codecs. */
-function textHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
-}
-
 type CodecFactory = (Writer: unknown, Reader: unknown, types: unknown[], util: unknown) => [unknown, unknown, unknown, unknown];
 
 /** How many types got their codecs from build/proto/codecs.js (for tests). */
@@ -108,13 +101,13 @@ let precompiledInstalled = false;
 function usePrecompiledCodecs(descriptorText: string): void {
   if (precompiledInstalled) return;
   precompiledInstalled = true;
-  let mod: { descriptorHash: number; codecs: Record<string, CodecFactory> };
+  let mod: { textHash(s: string): number; descriptorHash: number; codecs: Record<string, CodecFactory> };
   try {
     mod = require('../../../proto/codecs');
   } catch {
     return; // a tree built without the codecs: protobufjs generates them
   }
-  if (mod.descriptorHash !== textHash(descriptorText)) return;
+  if (mod.descriptorHash !== mod.textHash(descriptorText)) return;
   const T = protobuf.Type.prototype as unknown as { setup(this: protobuf.Type): protobuf.Type };
   const original = T.setup;
   const wrappers = (protobuf as unknown as { wrappers: Record<string, { fromObject: unknown; toObject: unknown }> }).wrappers;
