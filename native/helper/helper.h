@@ -7,9 +7,10 @@
  * stays small and needs no JSON parser.
  *
  * Wire format of the plan (all integers little-endian):
- *   u32 magic 'SHPL' | u32 record count | records...
- *   record: u32 op | u32 argc | argc x (u32 len | len bytes)
- * The plan is read from the sync fd, prefixed by its u32 total byte length.
+ *   u32 magic 'SHP2' | u32 record count | count x (u32 op | u32 argc) | strings
+ *   strings: every record's arguments in order, each UTF-8 and NUL-terminated
+ * The plan is read from the sync fd, prefixed by its u32 total byte length. (One block of strings
+ * lets the runtime encode the plan with one string write; arguments cannot hold NUL.)
  */
 #ifndef SHOAL_HELPER_H
 #define SHOAL_HELPER_H
@@ -17,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PLAN_MAGIC 0x4c504853u /* "SHPL" */
+#define PLAN_MAGIC 0x32504853u /* "SHP2" */
 
 /* Opcodes. Keep in sync with shim/src/runtime/plan/ops.ts. */
 enum plan_op {
@@ -86,7 +87,7 @@ enum plan_op {
 struct rec {
   uint32_t op;
   uint32_t argc;
-  char **argv; /* NUL-terminated copies */
+  char **argv; /* NUL-terminated, into the plan's block of strings */
 };
 
 struct plan {

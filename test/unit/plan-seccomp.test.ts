@@ -259,4 +259,71 @@ test('end to end: an unknown action is rejected with its name', () => {
   assert.match(r.out, 'unknown seccomp action');
 });
 
+/** The driver run on raw plan bytes. */
+function readPlan(bytes: Buffer, args: string[] = ['--dump']): { status: number | null; out: string } {
+  const r = spawnSync(getDriver()!, args, { input: bytes, encoding: 'utf8' });
+  return { status: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+test('plan wire format: what PlanWriter encodes, plan.c decodes record by record', () => {
+  if (!getDriver()) return;
+  const w = new PlanWriter();
+  w.add(Op.MODE, 'run');
+  w.add(Op.START_SYNC);
+  w.add(Op.ARGS, 'sh', '-c', 'echo "a b" > /tmp/x', '');
+  w.add(Op.ENV, 'LANG=C.UTF-8', 'GREETING=grüß dich ☃', 'EMPTY=');
+  w.add(Op.RLIMIT, 7, 1024n, -1);
+  for (let i = 0; i < 200; i++) w.add(Op.MASK, `/proc/path-${i}`);
+  const r = readPlan(w.encode());
+  assert.is(r.status, 0, r.out);
+  const lines = r.out.trimEnd().split('\n');
+  assert.is(lines.length, 205);
+  assert.is(lines[0], `${Op.MODE} 1 [run]`);
+  assert.is(lines[1], `${Op.START_SYNC} 0`);
+  assert.is(lines[2], `${Op.ARGS} 4 [sh] [-c] [echo "a b" > /tmp/x] []`);
+  assert.is(lines[3], `${Op.ENV} 3 [LANG=C.UTF-8] [GREETING=grüß dich ☃] [EMPTY=]`);
+  assert.is(lines[4], `${Op.RLIMIT} 3 [7] [1024] [-1]`);
+  assert.is(lines[204], `${Op.MASK} 1 [/proc/path-199]`);
+});
+
+test('plan wire format: truncated, padded or miscounted plans are refused', () => {
+  if (!getDriver()) return;
+  const w = new PlanWriter();
+  w.add(Op.MODE, 'create');
+  w.add(Op.ARGS, 'true', 'x');
+  const good = w.encode();
+  assert.is(readPlan(good).status, 0);
+  /** The plan with its body replaced (the length prefix follows). */
+  const withBody = (body: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(body.length, 0);
+    return Buffer.concat([len, body]);
+  };
+  const body = good.subarray(4);
+  const cases: [string, Buffer][] = [
+    ['last string without its NUL', withBody(body.subarray(0, body.length - 1))],
+    ['a byte after the last string', withBody(Buffer.concat([body, Buffer.from('z')]))],
+    ['one string missing', withBody(body.subarray(0, body.length - 2))],
+    ['a record count beyond the headers', withBody(Buffer.concat([body.subarray(0, 4), Buffer.from([0xff, 0xff, 0, 0]), body.subarray(8)]))],
+    ['an argc beyond the strings', (() => { const b = Buffer.from(body); b.writeUInt32LE(1000, 12); return withBody(b); })()],
+    ['the old format magic', (() => { const b = Buffer.from(body); b.writeUInt32LE(0x4c504853, 0); return withBody(b); })()],
+  ];
+  for (const [what, bytes] of cases) {
+    const r = readPlan(bytes);
+    assert.is(r.status, 120, `${what}: ${r.out}`);
+    assert.match(r.out, 'plan_read: Invalid argument', what);
+  }
+});
+
+test('PlanWriter: an argument holding NUL is refused, as config.json error', () => {
+  const w = new PlanWriter();
+  try {
+    w.add(Op.ENV, 'A=1', 'B=x\u0000y');
+    assert.unreachable('NUL accepted');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'INVALID_CONFIG');
+    assert.match((e as Error).message, 'NUL');
+  }
+});
+
 test.run();

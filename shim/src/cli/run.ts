@@ -7,8 +7,7 @@ import { startContainer } from '../runtime/start';
 import { deleteContainer, destroyContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
 import { forwardSignals } from './forward';
-import { proxyConsole } from './console';
-import { ConsoleSocket } from '../task/console';
+import type { ConsoleSocket } from '../task/console';
 
 
 /**
@@ -21,7 +20,8 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   const detach = bool(p, 'detach');
   // `run -t` in the foreground: shoal itself receives the pty and proxies this terminal.
   let own: ConsoleSocket | undefined;
-  const openConsole = async (): Promise<string> => (own = await ConsoleSocket.listen()).path;
+  // The console modules (and the os module under them) load only for a terminal.
+  const openConsole = async (): Promise<string> => (own = await (require('../task/console') as typeof import('../task/console')).ConsoleSocket.listen()).path;
   let stopProxy: (() => Promise<void>) | undefined;
   const c = await createContainer({
     store: ctx.store,
@@ -41,7 +41,7 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   });
   if (own) {
     try {
-      stopProxy = proxyConsole(await own.receive());
+      stopProxy = (require('./console') as typeof import('./console')).proxyConsole(await own.receive());
     } finally {
       own.close();
     }

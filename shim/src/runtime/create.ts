@@ -33,7 +33,7 @@ export interface CreateOptions {
   /**
    * No exec.fifo: the init waits on its sync channel instead, and `Created.release` starts it (a
    * foreground `run`, which alone can start it: no fifo to open, no polling). The caller then only
-   * runs the poststart hooks.
+   * runs the poststart hooks. Until `release` the state on disk says "creating".
    */
   startAtOnce?: boolean;
   warn: (msg: string) => void;
@@ -44,7 +44,7 @@ export interface CreateOptions {
 /** A created container, with the helper still attached in "run" mode. */
 export interface Created {
   state: ContainerState;
-  /** With `startAtOnce`: starts the created process. */
+  /** With `startAtOnce`: starts the created process and records the container as created. */
   release?: () => void;
   /** The helper: in run mode it exits with the container's status. */
   helper: HelperProcess;
@@ -160,11 +160,27 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         return JSON.stringify(hs);
       },
     }, !!o.startAtOnce);
-    state.phase = 'created';
-    o.store.save(state);
     if (o.pidFile) writePidFile(o.pidFile, state.pid);
+    const created = (): void => {
+      state.phase = 'created';
+      o.store.save(state);
+    };
+    if (!o.startAtOnce) {
+      created();
+      return { state, helper: child, config };
+    }
+    // A foreground run starts the process at once: it is recorded as created after it was let go
+    // (the write is on the path to the container's first instruction otherwise).
     const h = helper;
-    return { state, helper: child, config, release: o.startAtOnce ? () => h.release() : undefined };
+    return {
+      state,
+      helper: child,
+      config,
+      release: () => {
+        h.release();
+        created();
+      },
+    };
   } catch (e) {
     helper.abort();
     // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).

@@ -1,4 +1,3 @@
-import { constants } from 'os';
 import { getSystemErrorMap } from 'util';
 
 let names: Map<number, string> | null = null;
@@ -7,6 +6,9 @@ let names: Map<number, string> | null = null;
 export function errnoName(n: number): string {
   if (!names) {
     names = new Map();
+    // The os module is loaded here, on the first error: it is a quarter of a millisecond of every
+    // start otherwise.
+    const { constants } = require('os') as typeof import('os');
     for (const [k, v] of Object.entries(constants.errno)) if (!names.has(v)) names.set(v, k);
   }
   return names.get(n) ?? `errno ${n}`;
