@@ -1022,12 +1022,34 @@ int main(int argc, char **argv) {
   if (fifo_fd >= 0) close(fifo_fd);
   if (cgroupns_fd >= 0) close(cgroupns_fd);
   if (!run_mode) return 0;
-  /* run: stay as the init's parent and pass its exit status on. */
-  close(sync_fd);
+  /*
+   * run: stay as the init's parent and pass its exit status on. A foreground run (START_SYNC)
+   * also gets it on the sync channel ("EXIT <code>") before this process ends, and this process
+   * holds the init's namespaces until then: the last reference to a namespace tears it down (its
+   * mounts unmounted, its proc and mqueue instances with an RCU grace period), and that work,
+   * done at the init's exit, came before its parent learnt of it. Held here, it happens at this
+   * process's exit, while the runtime already removes the container.
+   */
+  int report = plan_find(&plan, OP_START_SYNC) != NULL;
+  if (report) {
+    static const char *const kinds[] = {"mnt", "pid", "net", "ipc", "uts", "cgroup"};
+    char rel[64];
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+      snprintf(rel, sizeof rel, "%d/ns/%s", pid, kinds[i]);
+      openat(proc_fd, rel, O_RDONLY | O_CLOEXEC); /* best effort; closed by exit */
+    }
+  } else {
+    close(sync_fd);
+  }
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return 255;
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  if (report) {
+    char line[32];
+    int n = snprintf(line, sizeof line, "EXIT %d\n", code);
+    send(sync_fd, line, (size_t)n, MSG_NOSIGNAL); /* the runtime may be gone: no SIGPIPE */
+  }
+  return code;
 }

@@ -318,6 +318,35 @@ test('the helper makes the network namespace ahead and the init inherits it; wit
   }
 });
 
+test('foreground run: the helper holds the namespaces, reports the exit on the sync channel, and has ended when run returns', async () => {
+  // The last reference to a namespace tears it down; held by the helper, that happens at the
+  // helper's exit, after it told shoal the status, not before the init's exit is known.
+  if (spawnSync('strace', ['-V']).status !== 0) return assert.unreachable('strace is missing (the harness installs it)');
+  await withCleanup(async (defer) => {
+    const { root, work, bundle, id } = setup(defer, { args: ['sh', '-c', 'exit 7'] });
+    const log = path.join(work, 'strace');
+    const r = spawnSync('strace', ['-f', '-qq', '-s', '64', '-e', 'trace=openat,sendto,wait4,exit_group', '-e', 'signal=none', '-o', log,
+      process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 7, r.stderr);
+    const lines = fs.readFileSync(log, 'utf8').split('\n');
+    const opened = lines.findIndex((l) => /openat\(\d+, "\d+\/ns\/mnt", O_RDONLY\|O_CLOEXEC\) = \d+/.test(l));
+    assert.ok(opened >= 0, 'the helper opens the init\'s mount namespace');
+    const helper = lines[opened].split(' ')[0];
+    const mine = lines.filter((l) => l.startsWith(`${helper} `));
+    const at = (re: RegExp) => mine.findIndex((l) => re.test(l));
+    for (const ns of ['pid', 'net', 'ipc', 'uts', 'cgroup']) assert.ok(at(new RegExp(`"\\d+/ns/${ns}"`)) >= 0, `the helper holds the ${ns} namespace`);
+    const reaped = at(/(wait4\(\d+,|wait4 resumed>).*\) = \d+$/); // (strace may split the call)
+    const reported = at(/sendto\(\d+, "EXIT 7\\n", 7, MSG_NOSIGNAL/);
+    const ended = at(/exit_group\(7\)/);
+    assert.ok(reaped > at(/"\d+\/ns\/mnt"/), 'the namespaces are held before the init ends');
+    assert.ok(reported > reaped, `the status is reported after the init was reaped (${reaped}, ${reported})`);
+    assert.ok(ended > reported, 'and the helper ends after the report');
+    // `run` waited for the helper: no process of the container's remains.
+    assert.not.ok(fs.existsSync(`/proc/${helper}`), 'the helper has ended when run returns');
+    await assertNoTraces(id, root, bundle);
+  });
+});
+
 test('run -d: returns at once with the container running; kill and delete clean up', async () => {
   await withCleanup(async (defer) => {
     const { root, work, out, bundle, id } = setup(defer, { args: ['sh', '-c', LOOP] });

@@ -78,5 +78,9 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
       else await deleteContainer(ctx.store, id, true, ctx.warn);
     }
     trace('deleted');
+    // The helper reported the exit before ending, and ends by tearing the container's namespaces
+    // down (in parallel with the teardown above): nothing of the container outlives `run`.
+    if (exited) await c.helper.gone;
+    trace('helper gone');
   }
 }

@@ -66,8 +66,13 @@ function helperExe(): { path: string; fd?: number } {
 /** A started helper as its caller sees it once the process runs (run mode: it exits with it). */
 export interface HelperProcess {
   readonly pid: number;
-  /** The helper's exit: its code, or 128 + the signal that killed it. */
+  /**
+   * The process's exit status: its code, or 128 + the signal that killed it. The helper's own exit
+   * status, or (a foreground run) the helper's EXIT report, which comes before the helper ends.
+   */
   readonly exited: Promise<number>;
+  /** The helper process itself has ended (and was reaped). */
+  readonly gone: Promise<void>;
   /** Stop following the helper (a detached create): nothing keeps this process waiting for it. */
   unref(): void;
 }
@@ -82,6 +87,8 @@ export interface HelperProcess {
 export class Helper implements HelperProcess {
   readonly pid: number;
   readonly exited: Promise<number>;
+  readonly gone: Promise<void>;
+  private readonly report: (code: number) => void;
   private readonly pidfd: number;
   private sync: number;
   private syncWatch: number | null = null;
@@ -104,7 +111,10 @@ export class Helper implements HelperProcess {
     this.pid = r.pid;
     this.pidfd = r.pidfd;
     this.sync = r.sync;
-    this.exited = new Promise<number>((resolve) => {
+    let report!: (code: number) => void;
+    this.exited = new Promise<number>((resolve) => (report = resolve));
+    this.report = report;
+    this.gone = new Promise<void>((resolve) => {
       const reap = () => {
         this.exitWatch = null;
         let info: ExitInfo | null;
@@ -119,7 +129,8 @@ export class Helper implements HelperProcess {
         }
         this.status = info.status;
         native().closeFd(this.pidfd);
-        resolve(info.status);
+        report(info.status);
+        resolve();
       };
       this.exitWatch = native().watchFdReadable(this.pidfd, reap);
     });
@@ -220,14 +231,22 @@ export class Helper implements HelperProcess {
     return this;
   }
 
-  /** A plan with START_SYNC: let the created process run (its `start`). */
+  /**
+   * A plan with START_SYNC: let the created process run (its `start`). The helper then reports the
+   * process's exit on the channel ("EXIT <code>") before it ends itself (see init.c).
+   */
   release(): void {
     if (this.sync < 0) return;
     try {
       writeFd(this.sync, 'G');
-    } finally {
+    } catch (e) {
       this.closeSync();
+      throw e;
     }
+    void this.next().then((line) => {
+      if (line?.startsWith('EXIT ')) this.report(Number(line.slice(5)));
+      this.closeSync();
+    });
   }
 
   unref(): void {
