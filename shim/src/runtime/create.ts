@@ -114,9 +114,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   try {
     // Record the cgroup before it exists, so a crash at any point leaves it findable.
     const cgOpts = containerCgroupOptions(o.id, config);
-    state.cgroup = planCgroup(cgOpts).toJSON();
+    const planned = planCgroup(cgOpts);
+    state.cgroup = planned.toJSON();
     o.store.save(state);
-    cgroup = createCgroup(cgOpts);
+    cgroup = createCgroup(cgOpts, planned);
     trace('state dir and cgroup created');
 
     // Memory sharing (issue 7): identical files of the layer store replace the rootfs's copies.

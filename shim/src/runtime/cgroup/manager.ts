@@ -54,10 +54,11 @@ function buildHandle(layout: CgroupLayout, paths: Map<string, string>): BaseCgro
  * hierarchy (v2: enabling controllers in the ancestors' subtree_control), and apply
  * memory/cpu/cpuset/pids resources. On failure nothing it created is left behind and a
  * ShoalError is thrown: CGROUP ("memory.limit_in_bytes: write 1000: EINVAL (invalid argument)"),
- * UNSUPPORTED (systemd driver) or INVALID_CONFIG / INVALID_ARGUMENT (bad path or id).
+ * UNSUPPORTED (systemd driver) or INVALID_CONFIG / INVALID_ARGUMENT (bad path or id). `planned`
+ * is planCgroup's handle for these options, when the caller has it already.
  */
-export function createCgroup(opts: CreateCgroupOptions): CgroupHandle {
-  const handle = planCgroup(opts) as BaseCgroup;
+export function createCgroup(opts: CreateCgroupOptions, planned: CgroupHandle = planCgroup(opts)): CgroupHandle {
+  const handle = planned as BaseCgroup;
   handle.create(opts.resources);
   return handle;
 }
