@@ -31,6 +31,11 @@
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 #include <uv.h>
 
@@ -513,97 +518,244 @@ Napi::Value EventFd(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// spawnHelper(file, args, fds, cwd) -> {pid, pidfd, sync}: starts `file` with posix_spawn (a
-// vfork: no copy of Node's page tables, no child_process/net modules to load), argv [file, ...args],
-// an empty environment, an empty signal mask and every signal at its default. fds[i] becomes fd i
-// (-1: /dev/null); a new AF_UNIX stream socketpair's child end becomes fd fds.length (the sync
-// channel). Returns the parent's end of it (CLOEXEC, non-blocking) and a pidfd of the child.
-Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
+// A memfd holding the bytes of the file at `path`, sealed against any change (write, grow, shrink,
+// more seals), CLOEXEC: 0 with *out set, or an errno. A helper started from it sees itself in a
+// sealed memfd and needs no re-exec of its own (CVE-2019-5736: /proc/<init>/exe is never the
+// host binary).
+static int make_sealed_copy(const char *path, int *out) {
+  int in = open(path, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return errno;
+  struct stat st;
+  int mfd = -1, err = 0;
+  if (fstat(in, &st) < 0) err = errno;
+  else if ((mfd = static_cast<int>(syscall(SYS_memfd_create, "shoal-init", MFD_CLOEXEC | MFD_ALLOW_SEALING))) < 0) err = errno;
+  off_t off = 0;
+  while (!err && off < st.st_size) {
+    ssize_t k = sendfile(mfd, in, &off, static_cast<size_t>(st.st_size - off));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) err = k < 0 ? errno : EIO;
+  }
+  if (!err && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) err = errno;
+  close(in);
+  if (err) {
+    if (mfd >= 0) close(mfd);
+    return err;
+  }
+  *out = mfd;
+  return 0;
+}
+
+// One start of the helper. Made on the main thread (arguments read, every fd the child gets
+// duplicated, the sync socketpair made), then run there or on the spawner thread: run_spawn
+// touches nothing of JavaScript's.
+struct SpawnJob {
+  std::string file, cwd, seal_from;
+  std::vector<std::string> args;
+  std::vector<int> src;  // CLOEXEC copies above the target range: the child's fds 0..n-1, then its sync end
+  int exe = -1;          // CLOEXEC copy (above the range) of the caller's sealed copy, or -1
+  int made_exe = -1;     // the sealed copy made from seal_from for this start (the caller keeps it)
+  int sync = -1;         // the parent's end of the sync socketpair
+  pid_t pid = -1;
+  int pidfd = -1;
+  int err = 0;
+  const char *failed = "";
+  bool done = false;  // set by the spawner thread under spawner_lock
+};
+
+// posix_spawn (a vfork: no copy of Node's page tables) of the helper, argv [file, ...args], an
+// empty environment, an empty signal mask and every signal at its default; src[i] becomes fd i.
+// Closes the sources; on success j->pid and j->pidfd are set, otherwise j->err and j->failed.
+static void run_spawn(SpawnJob *j) {
+  const int n = static_cast<int>(j->src.size());  // the target range is 0..n-1
+  if (j->exe < 0 && !j->seal_from.empty()) {
+    int mfd = -1;
+    // Best effort: without a copy the helper is started from its file and makes its own.
+    if (make_sealed_copy(j->seal_from.c_str(), &mfd) == 0) {
+      j->made_exe = mfd;
+      j->exe = fcntl(mfd, F_DUPFD_CLOEXEC, n);
+    }
+  }
+  std::string exe_path = j->exe >= 0 ? "/proc/self/fd/" + std::to_string(j->exe) : j->file;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  // dup2 onto the target clears FD_CLOEXEC there; the copies above stay CLOEXEC.
+  for (int i = 0; i < n; i++) posix_spawn_file_actions_adddup2(&fa, j->src[i], i);
+  posix_spawn_file_actions_addchdir_np(&fa, j->cwd.c_str());
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char *> argv;
+  for (auto &a : j->args) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  char *envp[] = {nullptr};
+  pid_t pid = -1;
+  int err = posix_spawn(&pid, exe_path.c_str(), &fa, &attr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  for (int fd : j->src) close(fd);
+  j->src.clear();
+  if (j->exe >= 0) close(j->exe);
+  j->exe = -1;
+  if (err) {
+    j->err = err;
+    j->failed = "posix_spawn";
+    return;
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    j->err = errno;
+    j->failed = "pidfd_open";
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return;
+  }
+  j->pid = pid;
+  j->pidfd = pidfd;
+}
+
+// Reads spawnHelper's arguments (file, args, fds, cwd, exeFd?, sealFrom?) into j: duplicates
+// every fd the child gets (fds[i] becomes its fd i, -1 is /dev/null) and a new AF_UNIX stream
+// socketpair's child end (its fd fds.length, the sync channel) above the target range. False
+// after throwing; nothing is left open then.
+static bool prepare_spawn(const Napi::CallbackInfo &info, SpawnJob *j) {
   Napi::Env env = info.Env();
-  std::string file, cwd;
-  if (!StringArg(info, 0, "file", &file)) return env.Undefined();
-  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) return ThrowType(env, "args and fds must be arrays");
-  if (!StringArg(info, 3, "cwd", &cwd)) return env.Undefined();
+  if (!StringArg(info, 0, "file", &j->file)) return false;
+  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) return ThrowType(env, "args and fds must be arrays"), false;
+  if (!StringArg(info, 3, "cwd", &j->cwd)) return false;
   int exe_fd = -1;
-  if (info.Length() > 4 && !info[4].IsUndefined() && !IntArg(info, 4, "exeFd", &exe_fd)) return env.Undefined();
+  if (info.Length() > 4 && !info[4].IsUndefined() && !IntArg(info, 4, "exeFd", &exe_fd)) return false;
+  if (info.Length() > 5 && !info[5].IsUndefined() && !StringArg(info, 5, "sealFrom", &j->seal_from)) return false;
   Napi::Array jargs = info[1].As<Napi::Array>(), jfds = info[2].As<Napi::Array>();
-  std::vector<std::string> args{file};
+  j->args.push_back(j->file);
   for (uint32_t i = 0; i < jargs.Length(); i++) {
     Napi::Value v = jargs.Get(i);
-    if (!v.IsString()) return ThrowType(env, "args must be strings");
-    args.push_back(v.As<Napi::String>().Utf8Value());
+    if (!v.IsString()) return ThrowType(env, "args must be strings"), false;
+    j->args.push_back(v.As<Napi::String>().Utf8Value());
   }
   std::vector<int> want;
   for (uint32_t i = 0; i < jfds.Length(); i++) {
     Napi::Value v = jfds.Get(i);
-    if (!v.IsNumber()) return ThrowType(env, "fds must be numbers");
+    if (!v.IsNumber()) return ThrowType(env, "fds must be numbers"), false;
     want.push_back(v.As<Napi::Number>().Int32Value());
   }
   const int n = static_cast<int>(want.size());
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair"), false;
   // Every source is first copied above the target range, so no dup2 clobbers a later source.
-  std::vector<int> src;
   int err = 0;
   for (int i = 0; i <= n && !err; i++) {
     int from = i == n ? sv[1] : want[i];
     int fd = from < 0 ? open("/dev/null", O_RDWR | O_CLOEXEC) : fcntl(from, F_DUPFD_CLOEXEC, n + 1);
     if (fd < 0) err = errno;
-    else src.push_back(fd);
+    else j->src.push_back(fd);
   }
-  // The binary to execute: `file`, or the memfd exeFd through /proc/self/fd (copied above the
-  // target range too, so no dup2 replaces it before the exec).
-  int exe_copy = -1;
-  std::string exe_path = file;
-  if (!err && exe_fd >= 0) {
-    exe_copy = fcntl(exe_fd, F_DUPFD_CLOEXEC, n + 1);
-    if (exe_copy < 0) err = errno;
-    else exe_path = "/proc/self/fd/" + std::to_string(exe_copy);
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  pid_t pid = -1;
-  if (!err) {
-    // dup2 onto the target clears FD_CLOEXEC there; the copies above stay CLOEXEC.
-    for (int i = 0; i <= n; i++) posix_spawn_file_actions_adddup2(&fa, src[i], i);
-    posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::vector<char *> argv;
-    for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-    argv.push_back(nullptr);
-    char *envp[] = {nullptr};
-    err = posix_spawn(&pid, exe_path.c_str(), &fa, &attr, argv.data(), envp);
-  }
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  for (int fd : src) close(fd);
-  if (exe_copy >= 0) close(exe_copy);
+  // The binary: the memfd exeFd through /proc/self/fd, its copy above the range too.
+  if (!err && exe_fd >= 0 && (j->exe = fcntl(exe_fd, F_DUPFD_CLOEXEC, n + 1)) < 0) err = errno;
   close(sv[1]);
   if (err) {
+    for (int fd : j->src) close(fd);
     close(sv[0]);
-    return ThrowErrno(env, err, "posix_spawn");
+    return ThrowErrno(env, err, "dup"), false;
   }
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    err = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    close(sv[0]);
-    return ThrowErrno(env, err, "pidfd_open");
+  j->sync = sv[0];
+  return true;
+}
+
+// The started helper as JavaScript sees it: {pid, pidfd, sync, exeFd} (sync non-blocking; exeFd
+// the sealed copy this start made, or -1), or a thrown error (nothing left open).
+static Napi::Value finish_spawn(Napi::Env env, SpawnJob *j) {
+  if (j->err) {
+    close(j->sync);
+    if (j->made_exe >= 0) close(j->made_exe);
+    return ThrowErrno(env, j->err, j->failed);
   }
-  fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+  fcntl(j->sync, F_SETFL, fcntl(j->sync, F_GETFL) | O_NONBLOCK);
   Napi::Object res = Napi::Object::New(env);
-  res.Set("pid", Napi::Number::New(env, pid));
-  res.Set("pidfd", Napi::Number::New(env, pidfd));
-  res.Set("sync", Napi::Number::New(env, sv[0]));
+  res.Set("pid", Napi::Number::New(env, j->pid));
+  res.Set("pidfd", Napi::Number::New(env, j->pidfd));
+  res.Set("sync", Napi::Number::New(env, j->sync));
+  res.Set("exeFd", Napi::Number::New(env, j->made_exe));
   return res;
+}
+
+// spawnHelper(file, args, fds, cwd, exeFd?, sealFrom?) -> {pid, pidfd, sync, exeFd}: starts the
+// helper (see run_spawn and prepare_spawn) from exeFd, a sealed copy (sealedCopy), or from a
+// sealed copy it makes of sealFrom (returned as exeFd, for the next starts), or from file.
+Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
+  SpawnJob j;
+  if (!prepare_spawn(info, &j)) return info.Env().Undefined();
+  run_spawn(&j);
+  return finish_spawn(info.Env(), &j);
+}
+
+// Starts handed to the spawner thread, by id, until joined (the map is the main thread's).
+static std::unordered_map<int, std::unique_ptr<SpawnJob>> spawn_jobs;
+static int next_spawn_job = 1;
+
+// The spawner: one thread for the life of the process, not one per start. A process's parent is
+// the thread that made it, and the helper's PR_SET_PDEATHSIG fires when that thread ends: it must
+// end only with the process.
+// (Never destroyed: the thread may still wait on them while the process exits.)
+static std::mutex &spawner_lock = *new std::mutex;
+static std::condition_variable &spawner_wake = *new std::condition_variable;
+static std::deque<SpawnJob *> &spawner_queue = *new std::deque<SpawnJob *>;
+static bool spawner_running = false;
+
+static void spawner_main() {
+  for (;;) {
+    SpawnJob *j;
+    {
+      std::unique_lock<std::mutex> l(spawner_lock);
+      spawner_wake.wait(l, [] { return !spawner_queue.empty(); });
+      j = spawner_queue.front();
+      spawner_queue.pop_front();
+    }
+    run_spawn(j);
+    {
+      std::lock_guard<std::mutex> l(spawner_lock);
+      j->done = true;
+    }
+    spawner_wake.notify_all();
+  }
+}
+
+// spawnHelperStart(same arguments as spawnHelper) -> id: the same start on the spawner thread,
+// so the main thread goes on while the kernel makes the process (posix_spawn holds its caller
+// until the child's exec). spawnHelperJoin(id) waits for it and returns what spawnHelper would.
+Napi::Value SpawnHelperStart(const Napi::CallbackInfo &info) {
+  auto j = std::make_unique<SpawnJob>();
+  if (!prepare_spawn(info, j.get())) return info.Env().Undefined();
+  {
+    std::lock_guard<std::mutex> l(spawner_lock);
+    if (!spawner_running) {
+      std::thread(spawner_main).detach();
+      spawner_running = true;
+    }
+    spawner_queue.push_back(j.get());
+  }
+  spawner_wake.notify_all();
+  int id = next_spawn_job++;
+  spawn_jobs.emplace(id, std::move(j));
+  return Napi::Number::New(info.Env(), id);
+}
+
+Napi::Value SpawnHelperJoin(const Napi::CallbackInfo &info) {
+  int id;
+  if (!IntArg(info, 0, "id", &id)) return info.Env().Undefined();
+  auto it = spawn_jobs.find(id);
+  if (it == spawn_jobs.end()) return ThrowType(info.Env(), "no such helper start");
+  std::unique_ptr<SpawnJob> j = std::move(it->second);
+  spawn_jobs.erase(it);
+  {
+    std::unique_lock<std::mutex> l(spawner_lock);
+    spawner_wake.wait(l, [&] { return j->done; });
+  }
+  return finish_spawn(info.Env(), j.get());
 }
 
 // exitNow(code): _exit(2) at once. For a CLI whose output is all written synchronously: Node's
@@ -667,31 +819,14 @@ Napi::Value Umount2Async(const Napi::CallbackInfo &info) {
   return (new MountWork(env, true, "", target, "", static_cast<unsigned long>(flags), ""))->Start();
 }
 
-// sealedCopy(path) -> fd: a memfd holding the file's bytes, sealed against any change (write,
-// grow, shrink, more seals), CLOEXEC. The helper started from it sees itself in a sealed memfd
-// and needs no re-exec of its own (CVE-2019-5736: /proc/<init>/exe is never the host binary).
+// sealedCopy(path) -> fd: make_sealed_copy of the file, for spawnHelper's exeFd.
 Napi::Value SealedCopy(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path;
   if (!StringArg(info, 0, "path", &path)) return env.Undefined();
-  int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return ThrowErrno(env, errno, "open");
-  struct stat st;
-  int mfd = -1, err = 0;
-  if (fstat(in, &st) < 0) err = errno;
-  else if ((mfd = static_cast<int>(syscall(SYS_memfd_create, "shoal-init", MFD_CLOEXEC | MFD_ALLOW_SEALING))) < 0) err = errno;
-  off_t off = 0;
-  while (!err && off < st.st_size) {
-    ssize_t k = sendfile(mfd, in, &off, static_cast<size_t>(st.st_size - off));
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) err = k < 0 ? errno : EIO;
-  }
-  if (!err && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) err = errno;
-  close(in);
-  if (err) {
-    if (mfd >= 0) close(mfd);
-    return ThrowErrno(env, err, "sealed copy");
-  }
+  int mfd = -1;
+  int err = make_sealed_copy(path.c_str(), &mfd);
+  if (err) return ThrowErrno(env, err, "sealed copy");
   return Napi::Number::New(env, mfd);
 }
 
@@ -719,6 +854,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceFilterCount", Napi::Function::New(env, DeviceFilterCount, "deviceFilterCount"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper, "spawnHelper"));
+  exports.Set("spawnHelperStart", Napi::Function::New(env, SpawnHelperStart, "spawnHelperStart"));
+  exports.Set("spawnHelperJoin", Napi::Function::New(env, SpawnHelperJoin, "spawnHelperJoin"));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy, "sealedCopy"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   return exports;

@@ -94,12 +94,22 @@ export interface NativeBinding {
   /** eventfd(0, EFD_CLOEXEC): a blocking eventfd; wait for it with `watchFdReadable`. */
   eventfd(): number;
   /**
-   * posix_spawn (vfork) of `file` (or of the memfd `exeFd`, argv[0] still `file`) with argv
-   * [file, ...args], an empty environment, default signals and an empty mask, in `cwd`. fds[i] becomes the child's fd i (-1: /dev/null) and the
+   * posix_spawn (vfork) of `file` (or of the memfd `exeFd`, or of a sealed copy it makes of
+   * `sealFrom`; argv[0] still `file`) with argv [file, ...args], an empty environment, default
+   * signals and an empty mask, in `cwd`. fds[i] becomes the child's fd i (-1: /dev/null) and the
    * child end of a new AF_UNIX stream socketpair becomes fd fds.length. Returns the child's pid,
-   * a pidfd for it and `sync`, the parent's end of the socketpair (CLOEXEC, non-blocking).
+   * a pidfd for it, `sync`, the parent's end of the socketpair (CLOEXEC, non-blocking), and
+   * `exeFd`, the sealed copy made from `sealFrom` (the caller's to keep), or -1.
    */
-  spawnHelper(file: string, args: string[], fds: number[], cwd: string, exeFd?: number): { pid: number; pidfd: number; sync: number };
+  spawnHelper(file: string, args: string[], fds: number[], cwd: string, exeFd?: number, sealFrom?: string): SpawnedHelper;
+  /**
+   * spawnHelper on the addon's spawner thread (one for the life of the process: the helper's
+   * parent-death signal follows the thread that made it): returns at once with an id for
+   * `spawnHelperJoin`, which waits for the start and returns (or throws) what spawnHelper would.
+   * The fds are duplicated before it returns. Every start must be joined.
+   */
+  spawnHelperStart(file: string, args: string[], fds: number[], cwd: string, exeFd?: number, sealFrom?: string): number;
+  spawnHelperJoin(id: number): SpawnedHelper;
   /**
    * A sealed memfd copy of the file at `path` (CLOEXEC): `spawnHelper`'s exeFd. A helper started
    * from it needs no sealed re-exec of its own.
@@ -107,6 +117,14 @@ export interface NativeBinding {
   sealedCopy(path: string): number;
   /** _exit(code): ends the process at once, skipping Node's exit (handlers and teardown). */
   exitNow(code: number): never;
+}
+
+/** A helper started by spawnHelper. */
+export interface SpawnedHelper {
+  pid: number;
+  pidfd: number;
+  sync: number;
+  exeFd: number;
 }
 
 const BUILD_TYPES = ['Release', 'Debug'];

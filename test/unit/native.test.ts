@@ -259,6 +259,52 @@ test('the helper started from its sealed copy names itself shoal-init (the reape
   }
 });
 
+test('spawnHelperStart/Join: starts on the spawner thread; the helper keeps its parent-death signal armed and lives on', async () => {
+  // shoal-init sets PR_SET_PDEATHSIG, which fires when the thread that made it ends: a thread per
+  // start would kill the helpers a moment later. They must live until their sync channel closes.
+  const n = native();
+  const exe = helperPath();
+  const started: { pid: number; pidfd: number; sync: number }[] = [];
+  try {
+    const ids = Array.from({ length: 6 }, (_, i) => n.spawnHelperStart(exe, ['3'], [-1, -1, -1], '/', undefined, i === 0 ? exe : undefined));
+    for (const id of ids) {
+      const r = n.spawnHelperJoin(id);
+      started.push(r);
+      if (r.exeFd >= 0) {
+        assert.ok(fs.readlinkSync(`/proc/self/fd/${r.exeFd}`).startsWith('/memfd:shoal-init'), 'the first start made the sealed copy');
+        n.closeFd(r.exeFd);
+      }
+    }
+    assert.throws(() => n.spawnHelperJoin(ids[0]), /no such helper start/);
+    await sleep(300);
+    for (const r of started) {
+      assert.is(n.pidfdWaitExit(r.pidfd), null, `helper ${r.pid} is alive`);
+      const st = fs.readFileSync(`/proc/${r.pid}/status`, 'utf8');
+      assert.match(st, /^PPid:\s+(\d+)$/m);
+      assert.is(Number(/^PPid:\s+(\d+)$/m.exec(st)![1]), process.pid, 'its parent is this process');
+    }
+    // EOF on its sync channel: each helper ends by itself.
+    for (const r of started) n.closeFd(r.sync);
+    for (const r of started) {
+      for (let i = 0; i < 100 && n.pidfdWaitExit(r.pidfd) === null; i++) await sleep(20);
+    }
+  } finally {
+    for (const r of started) {
+      try {
+        n.pidfdSendSignal(r.pidfd, 9);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+});
+
+test('spawnHelperStart reports a missing binary at the join, as spawnHelper does', () => {
+  const n = native();
+  const id = n.spawnHelperStart('/nonexistent/shoal-init', [], [0, 1, 2], '/');
+  assert.throws(() => n.spawnHelperJoin(id), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+});
+
 test('spawnHelper reports a missing binary as ENOENT and leaks no fd', () => {
   const n = native();
   const before = fs.readdirSync('/proc/self/fd').length;

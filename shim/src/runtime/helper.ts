@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { helperPath, native, ExitInfo } from '../native';
+import { helperPath, native, ExitInfo, SpawnedHelper } from '../native';
 import { writeFd } from './fdwrite';
 import { ShoalError } from './errors';
 import { errnoDescription } from './errno';
@@ -44,23 +44,39 @@ export interface HelperOptions {
   earlyNetns?: boolean;
 }
 
-let exe: { path: string; fd?: number } | undefined;
+let exe: { path: string; fd?: number; copied: boolean } | undefined;
 
 /**
  * The helper binary, found once per process, with a sealed memfd copy of it: started from that,
  * the helper is already the sealed copy CVE-2019-5736 asks for and skips its own copy and
- * re-exec. No fd when the copy cannot be made (the helper then makes its own).
+ * re-exec. No fd when the copy cannot be made (the helper then makes its own). With `deferCopy`
+ * a first copy is left to the start on the spawner thread (spawnHelperStart's sealFrom), which hands it
+ * back for the next starts (keepCopy).
  */
-function helperExe(): { path: string; fd?: number } {
-  if (!exe) {
-    const p = helperPath();
+function helperExe(deferCopy = false): { path: string; fd?: number; copied: boolean } {
+  if (!exe) exe = { path: helperPath(), copied: false };
+  if (!exe.copied && !deferCopy) {
+    exe.copied = true;
     try {
-      exe = { path: p, fd: native().sealedCopy(p) };
+      exe.fd = native().sealedCopy(exe.path);
     } catch {
-      exe = { path: p };
+      // the helper makes its own
     }
   }
   return exe;
+}
+
+/** Keep a sealed copy a start made (the first one wins; a later one is closed). */
+function keepCopy(fd: number): void {
+  if (fd < 0) return;
+  if (exe && exe.fd === undefined) exe.fd = fd;
+  else native().closeFd(fd);
+  if (exe) exe.copied = true;
+}
+
+/** A failed start of the helper, as the runtime reports it. */
+function startError(e: unknown): ShoalError {
+  return new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
 }
 
 /** A started helper as its caller sees it once the process runs (run mode: it exits with it). */
@@ -85,12 +101,15 @@ export interface HelperProcess {
  * the plan never comes (EOF on the sync channel).
  */
 export class Helper implements HelperProcess {
-  readonly pid: number;
   readonly exited: Promise<number>;
   readonly gone: Promise<void>;
   private readonly report: (code: number) => void;
-  private readonly pidfd: number;
-  private sync: number;
+  private readonly reaped: () => void;
+  /** A start still running on the spawner thread (spawnHelperStart), until `ready`. */
+  private job: number | null = null;
+  private hostPid = -1;
+  private pidfd = -1;
+  private sync = -1;
   private syncWatch: number | null = null;
   private exitWatch: number | null = null;
   private status: number | null = null;
@@ -98,48 +117,87 @@ export class Helper implements HelperProcess {
   private ended = false;
   private readonly waiters: (() => void)[] = [];
 
-  private constructor(opts: HelperOptions) {
+  /** `background`: the start runs on the spawner thread; `ready` (called by every use) waits for it. */
+  private constructor(opts: HelperOptions, background: boolean) {
     const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
     const fds = [...stdio.map((e, i) => (e === 'inherit' ? i : e === 'ignore' ? -1 : e)), ...Array.from({ length: opts.passFds }, (_, i) => 3 + i)];
-    let r: { pid: number; pidfd: number; sync: number };
-    try {
-      const { path, fd } = helperExe();
-      r = native().spawnHelper(path, opts.earlyNetns ? [String(fds.length), 'net'] : [String(fds.length)], fds, opts.cwd, fd);
-    } catch (e) {
-      throw new ShoalError('INTERNAL', `start shoal-init: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    this.pid = r.pid;
-    this.pidfd = r.pidfd;
-    this.sync = r.sync;
     let report!: (code: number) => void;
     this.exited = new Promise<number>((resolve) => (report = resolve));
     this.report = report;
-    this.gone = new Promise<void>((resolve) => {
-      const reap = () => {
-        this.exitWatch = null;
-        let info: ExitInfo | null;
-        try {
-          info = native().pidfdWaitExit(this.pidfd);
-        } catch {
-          info = { status: 255, signal: null }; // reaped elsewhere
-        }
-        if (!info) {
-          this.exitWatch = native().watchFdReadable(this.pidfd, reap);
-          return;
-        }
-        this.status = info.status;
-        native().closeFd(this.pidfd);
-        report(info.status);
-        resolve();
-      };
-      this.exitWatch = native().watchFdReadable(this.pidfd, reap);
-    });
+    let reaped!: () => void;
+    this.gone = new Promise<void>((resolve) => (reaped = resolve));
+    this.reaped = reaped;
+    const args = opts.earlyNetns ? [String(fds.length), 'net'] : [String(fds.length)];
+    try {
+      const { path, fd, copied } = helperExe(background);
+      const sealFrom = fd === undefined && !copied ? path : undefined;
+      if (background) this.job = native().spawnHelperStart(path, args, fds, opts.cwd, fd, sealFrom);
+      else this.adopt(native().spawnHelper(path, args, fds, opts.cwd, fd));
+    } catch (e) {
+      throw startError(e);
+    }
     trace('helper spawned');
   }
 
-  /** Start the helper now; hand it its plan later with `run`. */
+  /** The helper's pid (waits for a start on the spawner thread). */
+  get pid(): number {
+    this.ready();
+    return this.hostPid;
+  }
+
+  /** Wait for a start on the spawner thread: its failure is thrown here. */
+  private ready(): void {
+    if (this.job === null) return;
+    const id = this.job;
+    this.job = null;
+    let r: SpawnedHelper;
+    try {
+      r = native().spawnHelperJoin(id);
+    } catch (e) {
+      throw startError(e);
+    }
+    keepCopy(r.exeFd);
+    this.adopt(r);
+    trace('helper joined');
+  }
+
+  /** Take over a started helper: its pid, pidfd and sync channel, and follow its exit. */
+  private adopt(r: SpawnedHelper): void {
+    this.hostPid = r.pid;
+    this.pidfd = r.pidfd;
+    this.sync = r.sync;
+    const reap = () => {
+      this.exitWatch = null;
+      let info: ExitInfo | null;
+      try {
+        info = native().pidfdWaitExit(this.pidfd);
+      } catch {
+        info = { status: 255, signal: null }; // reaped elsewhere
+      }
+      if (!info) {
+        this.exitWatch = native().watchFdReadable(this.pidfd, reap);
+        return;
+      }
+      this.status = info.status;
+      native().closeFd(this.pidfd);
+      this.report(info.status);
+      this.reaped();
+    };
+    this.exitWatch = native().watchFdReadable(this.pidfd, reap);
+  }
+
+  /**
+   * Start the helper now, on the addon's spawner thread (posix_spawn holds its caller until the
+   * child's exec, and Node's thread has the state and cgroup work to do meanwhile); hand it its
+   * plan later with `run`.
+   */
   static spawn(opts: HelperOptions): Helper {
-    return new Helper(opts);
+    return new Helper(opts, true);
+  }
+
+  /** Start the helper and wait for it (a plan ready to go: nothing to overlap). */
+  static spawnNow(opts: HelperOptions): Helper {
+    return new Helper(opts, false);
   }
 
   /** Reads what the sync socket has, then waits for more (one readiness watch at a time). */
@@ -201,7 +259,9 @@ export class Helper implements HelperProcess {
    * channel open for `release` (plans with START_SYNC).
    */
   async run(plan: PlanWriter, events: HelperEvents, holdSync = false): Promise<HelperProcess> {
-    writeFd(this.sync, plan.encode());
+    const bytes = plan.encode();
+    this.ready();
+    writeFd(this.sync, bytes);
     let pidSeen = false;
     for (;;) {
       const line = await this.next();
@@ -250,12 +310,18 @@ export class Helper implements HelperProcess {
   }
 
   unref(): void {
+    this.ready();
     if (this.exitWatch !== null) native().unwatchFd(this.exitWatch);
     this.exitWatch = null;
   }
 
   /** Abandon the helper (create failed before or during setup). */
   abort(): void {
+    try {
+      this.ready();
+    } catch {
+      return; // the start failed: nothing was left
+    }
     this.closeSync();
     if (this.status !== null) return;
     try {
@@ -268,5 +334,5 @@ export class Helper implements HelperProcess {
 
 /** Spawn the helper and run the plan at once (exec, where nothing is worth overlapping). */
 export async function runHelper(plan: PlanWriter, opts: HelperOptions & { events: HelperEvents }): Promise<HelperProcess> {
-  return Helper.spawn(opts).run(plan, opts.events);
+  return Helper.spawnNow(opts).run(plan, opts.events);
 }
