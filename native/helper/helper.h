@@ -81,7 +81,11 @@ enum plan_op {
   OP_SCHEDULER = 58,         /* policy, nice, priority, flags, runtime, deadline, period (decimal) */
   OP_CPU_AFFINITY = 59,      /* initial, final: cpu lists "0,1,5" ("" none, "*" all) (exec) */
   OP_START_SYNC = 60,        /* no args: after READY the init waits for 'G' on the sync channel
-                                (a foreground run: the runtime's start without exec.fifo) */
+                                (a foreground run with a terminal: the runtime attaches to the
+                                pty first) */
+  OP_REPORT_EXIT = 61,       /* no args (run mode): the helper holds the init's namespaces and
+                                reports its exit on the sync channel ("EXIT <code>") before it
+                                ends (a foreground run) */
 };
 
 struct rec {

@@ -855,11 +855,12 @@ static void child(int fd, int clone_flags) {
   if (cwd && chdir(cwd->argv[0]) < 0) { fail(&e, "chdir", errno, cwd->argv[0], "cwd"); die(&e); }
   umask(umaskr ? (mode_t)strtoul(umaskr->argv[0], NULL, 8) : 022);
 
-  /* Everything that can fail at create has been done: tell the runtime, then wait for start. */
+  /* Everything that can fail at create has been done: tell the runtime, then wait for start
+   * (exec.fifo, or 'G'; a foreground run without a terminal goes on at once). */
   send_line("READY\n");
   if (plan_find(&plan, OP_START_SYNC)) {
-    /* A foreground run: the runtime records the container, then lets it go ('G'); EOF means the
-     * runtime died, and the process must not run. */
+    /* A foreground run with a terminal: the runtime attaches to the pty, then lets it go ('G');
+     * EOF means the runtime died, and the process must not run. */
     char go;
     if (read_full(sync_fd, &go, 1) < 0 || go != 'G') _exit(1);
   }
@@ -1023,14 +1024,14 @@ int main(int argc, char **argv) {
   if (cgroupns_fd >= 0) close(cgroupns_fd);
   if (!run_mode) return 0;
   /*
-   * run: stay as the init's parent and pass its exit status on. A foreground run (START_SYNC)
+   * run: stay as the init's parent and pass its exit status on. A foreground run (REPORT_EXIT)
    * also gets it on the sync channel ("EXIT <code>") before this process ends, and this process
    * holds the init's namespaces until then: the last reference to a namespace tears it down (its
    * mounts unmounted, its proc and mqueue instances with an RCU grace period), and that work,
    * done at the init's exit, came before its parent learnt of it. Held here, it happens at this
    * process's exit, while the runtime already removes the container.
    */
-  int report = plan_find(&plan, OP_START_SYNC) != NULL;
+  int report = plan_find(&plan, OP_REPORT_EXIT) != NULL;
   if (report) {
     static const char *const kinds[] = {"mnt", "pid", "net", "ipc", "uts", "cgroup"};
     char rel[64];

@@ -12,6 +12,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, forceDelete, removeRoot, Defer } from '../lib/shoal';
 import { makeBundle, BundleOverrides } from '../lib/rootfs';
+import { runInPty } from '../lib/daemons';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -318,14 +319,14 @@ test('the helper makes the network namespace ahead and the init inherits it; wit
   }
 });
 
-test('foreground run: the helper holds the namespaces, reports the exit on the sync channel, and has ended when run returns', async () => {
+test('foreground run: the process goes on right after it is created, the helper holds the namespaces, reports the exit on the sync channel, and has ended when run returns', async () => {
   // The last reference to a namespace tears it down; held by the helper, that happens at the
   // helper's exit, after it told shoal the status, not before the init's exit is known.
   if (spawnSync('strace', ['-V']).status !== 0) return assert.unreachable('strace is missing (the harness installs it)');
   await withCleanup(async (defer) => {
     const { root, work, bundle, id } = setup(defer, { args: ['sh', '-c', 'exit 7'] });
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-s', '64', '-e', 'trace=openat,sendto,wait4,exit_group', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-s', '64', '-e', 'trace=openat,sendto,wait4,exit_group,write,read', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 7, r.stderr);
     const lines = fs.readFileSync(log, 'utf8').split('\n');
@@ -341,8 +342,22 @@ test('foreground run: the helper holds the namespaces, reports the exit on the s
     assert.ok(reaped > at(/"\d+\/ns\/mnt"/), 'the namespaces are held before the init ends');
     assert.ok(reported > reaped, `the status is reported after the init was reaped (${reaped}, ${reported})`);
     assert.ok(ended > reported, 'and the helper ends after the report');
+    // No round trip after READY: nobody sends the init a 'G', nobody waits for one.
+    assert.not.ok(lines.some((l) => /write\(\d+, "G", 1\)/.test(l)), 'no go-ahead written');
+    assert.not.ok(lines.some((l) => /read\(\d+, "G", 1\)/.test(l)), 'no go-ahead read');
     // `run` waited for the helper: no process of the container's remains.
     assert.not.ok(fs.existsSync(`/proc/${helper}`), 'the helper has ended when run returns');
+    await assertNoTraces(id, root, bundle);
+  });
+});
+
+test('foreground run with a terminal: shoal attaches to the pty before the process goes on, and proxies it', async () => {
+  await withCleanup(async (defer) => {
+    const { root, bundle, id } = setup(defer, { terminal: true, args: ['sh', '-c', 'tty; echo from-the-tty; exit 5'] });
+    const r = runInPty([process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id]);
+    assert.is(r.code, 5, r.stdout + r.stderr);
+    assert.match(r.stdout, /^\/dev\/pts\/\d+$/m);
+    assert.match(r.stdout, /^from-the-tty$/m);
     await assertNoTraces(id, root, bundle);
   });
 });

@@ -42,6 +42,18 @@ function mountRec(w: PlanWriter, dest: string): string[] {
   return r!;
 }
 
+test('buildPlan: how the process starts: exec.fifo (create), at once with an exit report (foreground run), after a go-ahead (with a terminal)', () => {
+  const created = buildPlan(spec(), ctx({ execFifo: '/run/x/exec.fifo' }));
+  assert.equal(created.argsOf(Op.EXEC_FIFO), [['/run/x/exec.fifo']]);
+  assert.not.ok(created.has(Op.START_SYNC) || created.has(Op.REPORT_EXIT));
+  const fg = buildPlan(spec(), ctx({ mode: 'run', reportExit: true }));
+  assert.ok(fg.has(Op.REPORT_EXIT));
+  assert.not.ok(fg.has(Op.EXEC_FIFO) || fg.has(Op.START_SYNC), 'no fifo and no go-ahead: the init goes on after READY');
+  const tty = buildPlan(spec({}, { terminal: true }), ctx({ mode: 'run', reportExit: true, startSync: true, consoleSocket: '/tmp/c.sock' }));
+  assert.ok(tty.has(Op.START_SYNC) && tty.has(Op.REPORT_EXIT));
+  assert.not.ok(buildPlan(spec(), ctx({ reportExit: true })).has(Op.REPORT_EXIT), 'only a helper that stays (run mode) reports');
+});
+
 test('parseMountOptions: recursive attributes go to mount_setattr, not to mount flags', () => {
   const o = parseMountOptions(['rbind', 'rro', 'rnosuid', 'rnodev', 'rnoexec']);
   assert.is(o.flags & 1, 0, 'rro is not MS_RDONLY');

@@ -93,9 +93,9 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     helper.unref();
     return 0;
   }
-  const fwd = forwardSignals(helper, pid);
+  const fwd = forwardSignals(pid);
   try {
-    const code = await fwd.exited;
+    const code = await helper.exited;
     await stopProxy?.();
     return code;
   } finally {

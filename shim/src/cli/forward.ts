@@ -1,21 +1,13 @@
-import type { HelperProcess } from '../runtime/helper';
-
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'] as const;
 
-/** A foreground process: its exit status, and the signal forwarding to stop afterwards. */
+/** Signal forwarding of a foreground process, to stop once it has exited. */
 export interface Forwarding {
-  /** The helper's exit status: the process's code, or 128+signal when it was killed. */
-  exited: Promise<number>;
   /** Stop forwarding this shoal process's signals. */
   stop(): void;
 }
 
-/**
- * Forward the signals a foreground `run` or `exec` receives to the container process (pid), and
- * follow the helper, which stays the process's parent in that mode and exits with its status.
- */
-export function forwardSignals(helper: HelperProcess, pid: number): Forwarding {
-  const exited = helper.exited;
+/** Forward the signals a foreground `run` or `exec` receives to the container process (pid). */
+export function forwardSignals(pid: number): Forwarding {
   const handlers = FORWARDED.map((sig) => {
     const h = () => {
       try {
@@ -27,5 +19,5 @@ export function forwardSignals(helper: HelperProcess, pid: number): Forwarding {
     process.on(sig, h);
     return [sig, h] as const;
   });
-  return { exited, stop: () => handlers.forEach(([sig, h]) => process.off(sig, h)) };
+  return { stop: () => handlers.forEach(([sig, h]) => process.off(sig, h)) };
 }

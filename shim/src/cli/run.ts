@@ -6,7 +6,7 @@ import { runHooks } from '../runtime/hooks';
 import { startContainer } from '../runtime/start';
 import { deleteContainer, destroyContainer } from '../runtime/delete';
 import { trace } from '../runtime/trace';
-import { forwardSignals } from './forward';
+import { forwardSignals, Forwarding } from './forward';
 import type { ConsoleSocket } from '../task/console';
 
 
@@ -23,6 +23,8 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
   // The console modules (and the os module under them) load only for a terminal.
   const openConsole = async (): Promise<string> => (own = await (require('../task/console') as typeof import('../task/console')).ConsoleSocket.listen()).path;
   let stopProxy: (() => Promise<void>) | undefined;
+  // Signals are forwarded from the moment the process has a pid (it may run right after).
+  let fwd: Forwarding | undefined;
   const c = await createContainer({
     store: ctx.store,
     id,
@@ -34,18 +36,13 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     noPivot: bool(p, 'no-pivot'),
     mode: detach ? 'create' : 'run',
     startAtOnce: !detach,
+    onPid: detach ? undefined : (pid) => (fwd = forwardSignals(pid)),
     warn: ctx.warn,
   }).catch((e) => {
+    fwd?.stop();
     own?.close();
     throw e;
   });
-  if (own) {
-    try {
-      stopProxy = (require('./console') as typeof import('./console')).proxyConsole(await own.receive());
-    } finally {
-      own.close();
-    }
-  }
   if (detach) {
     c.helper.unref();
     try {
@@ -56,20 +53,27 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
     }
     return 0;
   }
-  const fwd = forwardSignals(c.helper, c.state.pid);
   let exited = false;
   try {
-    // No exec.fifo in the foreground: the init waits on its sync channel; then the poststart hooks.
+    if (own) {
+      try {
+        stopProxy = (require('./console') as typeof import('./console')).proxyConsole(await own.receive());
+      } finally {
+        own.close();
+      }
+    }
+    // No exec.fifo in the foreground: the process runs already (with a terminal, once released);
+    // then the poststart hooks.
     c.release?.();
     await runHooks('poststart', c.config.hooks?.poststart, hookState(c.state, 'running'), { warnOnly: true, warn: ctx.warn });
     trace('started');
-    const code = await fwd.exited;
+    const code = await c.helper.exited;
     exited = true;
     trace('container exited');
     await stopProxy?.();
     return code;
   } finally {
-    fwd.stop();
+    fwd?.stop();
     // Once the init has exited, the state this process holds has all that teardown uses (pid,
     // cgroup, hooks; `update` only changes the stored resources), so it is torn down from that
     // without reading it back; otherwise (a failed start) as `delete --force` would.

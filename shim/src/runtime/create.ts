@@ -31,11 +31,15 @@ export interface CreateOptions {
   /** "run" keeps the helper as the init's parent so its exit status can be returned. */
   mode: 'create' | 'run';
   /**
-   * No exec.fifo: the init waits on its sync channel instead, and `Created.release` starts it (a
-   * foreground `run`, which alone can start it: no fifo to open, no polling). The caller then only
-   * runs the poststart hooks. Until `release` the state on disk says "creating".
+   * A foreground `run`, which alone starts the process: no exec.fifo, the process goes on right
+   * after it is created (with a terminal, once `Created.release` says so: the caller attaches to
+   * the pty first), and the helper reports its exit before it ends (`helper.exited`). The caller
+   * calls `release`, then runs the poststart hooks. Until `release` the state on disk says
+   * "creating".
    */
   startAtOnce?: boolean;
+  /** Called once the process's pid is known and recorded (before it can run). */
+  onPid?: (pid: number) => void;
   warn: (msg: string) => void;
   /** The init's stdio (default: this process's own). */
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
@@ -44,7 +48,7 @@ export interface CreateOptions {
 /** A created container, with the helper still attached in "run" mode. */
 export interface Created {
   state: ContainerState;
-  /** With `startAtOnce`: starts the created process and records the container as created. */
+  /** With `startAtOnce`: lets a process with a terminal start, and records the container as created. */
   release?: () => void;
   /** The helper: in run mode it exits with the container's status. */
   helper: HelperProcess;
@@ -139,7 +143,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       bundle,
       rootfs,
       execFifo: o.startAtOnce ? undefined : o.store.fifo(o.id),
-      startSync: !!o.startAtOnce,
+      startSync: !!o.startAtOnce && !!config.process.terminal,
+      reportExit: !!o.startAtOnce,
       cgroup,
       consoleSocket: o.consoleSocket ? path.resolve(o.consoleSocket) : undefined,
       preserveFds: preserve,
@@ -153,6 +158,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         state.pid = pid;
         state.startTime = procStat(pid)?.startTime ?? 0;
         o.store.save(state);
+        o.onPid?.(pid);
       },
       onHooks: async () => {
         const hs = hookState(state, 'creating');
@@ -170,8 +176,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       created();
       return { state, helper: child, config };
     }
-    // A foreground run starts the process at once: it is recorded as created after it was let go
-    // (the write is on the path to the container's first instruction otherwise).
+    // A foreground run's process goes on at once: it is recorded as created afterwards (the write
+    // was on the path to the container's first instruction).
     const h = helper;
     return {
       state,

@@ -4,6 +4,7 @@ import { writeFd } from './fdwrite';
 import { ShoalError } from './errors';
 import { errnoDescription } from './errno';
 import type { PlanWriter } from './plan/writer';
+import { Op } from './plan/ops';
 import { trace } from './trace';
 
 /** Turn the helper's "ERR stage\terrno\tpath\tdetail" into `mount proc on <rootfs>/proc: EPERM`. */
@@ -115,6 +116,8 @@ export class Helper implements HelperProcess {
   private status: number | null = null;
   private buf: Buffer = Buffer.alloc(0);
   private ended = false;
+  /** The process waits for 'G' after READY (START_SYNC). */
+  private waitsForGo = false;
   private readonly waiters: (() => void)[] = [];
 
   /** `background`: the start runs on the spawner thread; `ready` (called by every use) waits for it. */
@@ -255,11 +258,12 @@ export class Helper implements HelperProcess {
   /**
    * Send the plan and follow the protocol until the process is ready (READY, or the sync channel
    * closing after PID for processes that start at once). Resolves with the helper, which in "run"
-   * mode exits with the process's status. Throws the helper's setup error. `holdSync` keeps the
-   * channel open for `release` (plans with START_SYNC).
+   * mode exits with the process's status. Throws the helper's setup error. `foreground` (plans
+   * with REPORT_EXIT) keeps the channel open for the helper's exit report (see release).
    */
-  async run(plan: PlanWriter, events: HelperEvents, holdSync = false): Promise<HelperProcess> {
+  async run(plan: PlanWriter, events: HelperEvents, foreground = false): Promise<HelperProcess> {
     const bytes = plan.encode();
+    this.waitsForGo = plan.has(Op.START_SYNC);
     this.ready();
     writeFd(this.sync, bytes);
     let pidSeen = false;
@@ -287,26 +291,28 @@ export class Helper implements HelperProcess {
         throw setupError(line);
       }
     }
-    if (!holdSync) this.closeSync();
+    if (!foreground) {
+      this.closeSync();
+      return this;
+    }
+    // The helper reports the process's exit ("EXIT <code>") before it ends itself (init.c).
+    void this.next().then((line) => {
+      if (line?.startsWith('EXIT ')) this.report(Number(line.slice(5)));
+      this.closeSync();
+    });
     return this;
   }
 
-  /**
-   * A plan with START_SYNC: let the created process run (its `start`). The helper then reports the
-   * process's exit on the channel ("EXIT <code>") before it ends itself (see init.c).
-   */
+  /** A plan with START_SYNC: let the created process run (its `start`). */
   release(): void {
-    if (this.sync < 0) return;
+    if (!this.waitsForGo || this.sync < 0) return;
+    this.waitsForGo = false;
     try {
       writeFd(this.sync, 'G');
     } catch (e) {
       this.closeSync();
       throw e;
     }
-    void this.next().then((line) => {
-      if (line?.startsWith('EXIT ')) this.report(Number(line.slice(5)));
-      this.closeSync();
-    });
   }
 
   unref(): void {

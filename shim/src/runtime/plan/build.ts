@@ -48,8 +48,10 @@ export interface PlanContext {
   rootfs: string;
   /** exec.fifo path; absent for processes that start at once (exec). */
   execFifo?: string;
-  /** Instead of exec.fifo: the init waits after READY until the runtime sends 'G' (`run`). */
+  /** Instead of exec.fifo: the init waits after READY until the runtime sends 'G'. */
   startSync?: boolean;
+  /** Run mode: the helper reports the process's exit on the sync channel before it ends. */
+  reportExit?: boolean;
   cgroup: CgroupHandle | null;
   consoleSocket?: string;
   preserveFds: number;
@@ -332,6 +334,7 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
   if (ctx.consoleSocket && proc.terminal) w.add(Op.CONSOLE_SOCKET, ctx.consoleSocket, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0);
   if (ctx.execFifo) w.add(Op.EXEC_FIFO, ctx.execFifo);
   else if (ctx.startSync) w.add(Op.START_SYNC);
+  if (ctx.reportExit && ctx.mode === 'run') w.add(Op.REPORT_EXIT);
   if (linux.seccomp) encodeSeccomp(w, linux.seccomp);
 
   let devBind = false;

@@ -53,6 +53,7 @@ export const Op = {
   SCHEDULER: 58,
   CPU_AFFINITY: 59,
   START_SYNC: 60,
+  REPORT_EXIT: 61,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];
