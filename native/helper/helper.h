@@ -28,7 +28,8 @@ enum plan_op {
   OP_CLONE_FLAGS = 3,   /* decimal CLONE_NEW* flags for the new namespaces */
   OP_UID_MAP = 4,       /* uid_map text written by the parent */
   OP_GID_MAP = 5,       /* gid_map text written by the parent */
-  OP_CGROUP_PROCS = 6,  /* path of a cgroup.procs file: the cgroup the init joins (see init.c, cgroups[]) */
+  OP_CGROUP_PROCS = 6,  /* path of a cgroup.procs file: the cgroup the init joins (see init.c,
+                           cgroups[]); then "2" for the cgroup2 hierarchy, "1" for a v1 one */
   OP_OOM_SCORE_ADJ = 7, /* value, written by the parent to /proc/<pid>/oom_score_adj */
   OP_RLIMIT = 8,        /* resource number, soft, hard ("-1" = infinity); prlimit by the parent */
   OP_TIME_OFFSETS = 9,  /* text for /proc/self/timens_offsets (time namespace) */
@@ -83,6 +84,8 @@ enum plan_op {
   OP_START_SYNC = 60,        /* no args: after READY the init waits for 'G' on the sync channel
                                 (a foreground run with a terminal: the runtime attaches to the
                                 pty first) */
+  OP_CGROUPS_LATER = 62,     /* no args: only the cgroup2 directory exists at clone; the runtime
+                                sends 'K' once the others exist with their limits (see init.c) */
   OP_REPORT_EXIT = 61,       /* no args (run mode): the helper holds the init's namespaces and
                                 reports its exit on the sync channel ("EXIT <code>") before it
                                 ends (a foreground run) */

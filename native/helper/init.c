@@ -85,6 +85,15 @@ static struct {
 static int n_cgroups = 0;
 /* The cgroup2 directory for CLONE_INTO_CGROUP (its cgroups[] entry is JOIN_CLONE), or -1. */
 static int clone_cgroup_fd = -1;
+/*
+ * OP_CGROUPS_LATER: the runtime makes the cgroups while the init is set up. Only the cgroup2
+ * directory (CLONE_INTO_CGROUP) exists at clone; the parent waits for the runtime's 'K' before it
+ * opens the others, and hands the init its tasks files with the 'c' (SCM_RIGHTS), so the init
+ * makes its mounts meanwhile and joins them just before it needs them (wait_cgroups).
+ */
+static int cgroups_later = 0;
+/* cgroups[] entries from this index on were opened after the clone (cgroups_later). */
+static int late_cgroups = 64;
 /* OP_JOIN_CGROUPNS, opened by the parent half before it joins the container's mount namespace. */
 static int cgroupns_fd = -1;
 /* The seccomp listener (OP_SECCOMP_LISTENER), connected by the parent half (host path). */
@@ -219,10 +228,16 @@ static int proc_write(const char *rel, const char *data) {
  * Open what the init needs to join its cgroups (see cgroups[] above), from the plan's
  * cgroup.procs paths, while the host's cgroup filesystems are still visible.
  */
-static int open_cgroups(struct err *e) {
+enum { CGROUPS_ALL, CGROUPS_V2, CGROUPS_REST };
+/* Is the record's hierarchy the cgroup2 one (its second argument, "2")? */
+static int procs_is_v2(const struct rec *r) {
+  return r->argc > 1 && strcmp(r->argv[1], "2") == 0;
+}
+static int open_cgroups(struct err *e, int which) {
   for (uint32_t i = 0; i < plan.n; i++) {
     const struct rec *r = &plan.recs[i];
     if (r->op != OP_CGROUP_PROCS) continue;
+    if ((which == CGROUPS_V2 && !procs_is_v2(r)) || (which == CGROUPS_REST && procs_is_v2(r))) continue;
     if (n_cgroups == 64) return fail(e, "join cgroup", E2BIG, "", "too many hierarchies");
     const char *procs = r->argv[0];
     int fd = open(procs, O_WRONLY | O_CLOEXEC);
@@ -288,6 +303,7 @@ static int join_cgroups(pid_t pid, struct err *e) {
   int n = snprintf(buf, sizeof buf, "%d", pid);
   for (int i = 0; i < n_cgroups; i++) {
     int fd = cgroups[i].fd;
+    if (cgroups[i].how == JOIN_SELF && i >= late_cgroups) continue; /* sent to the init with the 'c' */
     cgroups[i].fd = -1;
     if (cgroups[i].how != JOIN_PARENT) {
       close(fd);
@@ -699,18 +715,94 @@ static int set_user(const struct rec *r, const struct rec *caps, struct err *e) 
 static int go_fd = -1;
 
 /*
+ * The parent's 'c' to the init: its cgroups are ready. With cgroups_later it carries the tasks
+ * files the init joins itself (JOIN_SELF entries opened after the clone), each with its index.
+ */
+static int send_cgroups_go(int fd) {
+  unsigned char msg[1 + 64] = {'c'};
+  int fds[64], nfd = 0;
+  for (int i = late_cgroups; i < n_cgroups && nfd < 64; i++) {
+    if (cgroups[i].how != JOIN_SELF || cgroups[i].fd < 0) continue;
+    msg[1 + nfd] = (unsigned char)i;
+    fds[nfd++] = cgroups[i].fd;
+  }
+  if (nfd == 0) return write_full(fd, "c", 1);
+  union { struct cmsghdr h; char buf[CMSG_SPACE(64 * sizeof(int))]; } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {msg, (size_t)(1 + nfd)};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl.buf;
+  mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+  memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
+  ssize_t n;
+  do n = sendmsg(fd, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  for (int i = 0; i < nfd; i++) close(fds[i]);
+  if (n != 1 + nfd) return -1;
+  for (int i = late_cgroups; i < n_cgroups; i++)
+    if (cgroups[i].how == JOIN_SELF) cgroups[i].fd = -1;
+  return 0;
+}
+
+/*
  * Wait until the parent has placed us in our cgroups (its 'c'), then apply what depends on them:
  * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
  * namespace, cgroup mounts, hooks, the scheduler and READY; a no-op after the first call.
  */
+/*
+ * In the init: the plan's cgroup.procs path of the parent's cgroups[k], an entry it opened after
+ * the clone. Those follow the ones opened before (all this copy of cgroups[] has), one per
+ * non-cgroup2 OP_CGROUP_PROCS record, in plan order.
+ */
+static const char *late_procs_path(int k) {
+  int j = k - n_cgroups;
+  for (uint32_t i = 0; i < plan.n && j >= 0; i++) {
+    const struct rec *r = &plan.recs[i];
+    if (r->op != OP_CGROUP_PROCS || procs_is_v2(r)) continue;
+    if (j-- == 0) return r->argv[0];
+  }
+  return "";
+}
+
 static void wait_cgroups(void) {
   if (go_fd < 0) return;
-  unsigned char c;
-  /* EOF: the parent failed (it reports the error) and kills us. */
-  if (read_full(go_fd, &c, 1) < 0 || c != 'c') _exit(1);
+  struct err e = {0};
+  if (!cgroups_later) {
+    unsigned char c;
+    /* EOF: the parent failed (it reports the error) and kills us. */
+    if (read_full(go_fd, &c, 1) < 0 || c != 'c') _exit(1);
+  } else {
+    /* 'c', then for each tasks file passed along the index of its cgroups[] entry. */
+    unsigned char msg[1 + 64];
+    union { struct cmsghdr h; char buf[CMSG_SPACE(64 * sizeof(int))]; } ctl;
+    struct iovec iov = {msg, sizeof msg};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof ctl.buf;
+    ssize_t got;
+    do got = recvmsg(go_fd, &mh, MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
+    if (got < 1 || msg[0] != 'c') _exit(1);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    int nfd = cm && cm->cmsg_type == SCM_RIGHTS ? (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
+    int fds[64];
+    if (nfd > 0) memcpy(fds, CMSG_DATA(cm), (size_t)nfd * sizeof(int));
+    for (int i = 0; i < nfd; i++) {
+      if (write(fds[i], "0", 1) != 1) {
+        fail(&e, "join cgroup", errno, i + 1 < got ? late_procs_path(msg[i + 1]) : "", "tasks");
+        die(&e);
+      }
+      close(fds[i]);
+    }
+  }
   close(go_fd);
   go_fd = -1;
-  struct err e = {0};
   const struct rec *aff = plan_find(&plan, OP_CPU_AFFINITY);
   if (aff && aff->argc >= 2) CHECK(set_affinity(aff->argv[1], "final", &e));
 }
@@ -900,6 +992,13 @@ static void child(int fd, int clone_flags) {
   _exit(127);
 }
 
+/* A setup failure in the parent half: the init goes with it, reaped here (never left a zombie). */
+static void kill_init(pid_t pid) {
+  kill(pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+}
+
 int main(int argc, char **argv) {
   struct err e = {0};
   /* Started from the runtime's memfd (/proc/self/fd/N) the kernel names us "N": say what we are
@@ -964,7 +1063,8 @@ int main(int argc, char **argv) {
   if (aff && aff->argc >= 1) CHECK(set_affinity(aff->argv[0], "initial", &e));
   proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) { fail(&e, "open /proc", errno, "/proc", ""); die(&e); }
-  CHECK(open_cgroups(&e));
+  cgroups_later = plan_find(&plan, OP_CGROUPS_LATER) != NULL;
+  CHECK(open_cgroups(&e, cgroups_later ? CGROUPS_V2 : CGROUPS_ALL));
   const struct rec *jcn = plan_find(&plan, OP_JOIN_CGROUPNS);
   if (jcn) {
     cgroupns_fd = open(jcn->argv[0], O_RDONLY | O_CLOEXEC);
@@ -1001,20 +1101,27 @@ int main(int argc, char **argv) {
   close(go[1]);
   if (clone_cgroup_fd >= 0) close(clone_cgroup_fd);
   if (setup_child_from_parent(pid, &e) < 0) {
-    kill(pid, SIGKILL);
+    kill_init(pid);
     die(&e);
   }
   /* Release the child, then join it to its cgroups while it sets up its mounts. */
   unsigned char gob[5] = {'g', (unsigned char)pid, (unsigned char)(pid >> 8), (unsigned char)(pid >> 16), (unsigned char)(pid >> 24)};
-  if (write_full(go[0], gob, sizeof gob) < 0) { fail(&e, "release init", errno, "", ""); kill(pid, SIGKILL); die(&e); }
+  if (write_full(go[0], gob, sizeof gob) < 0) { fail(&e, "release init", errno, "", ""); kill_init(pid); die(&e); }
+  if (cgroups_later) {
+    /* The runtime's 'K': the cgroups exist and have their limits. */
+    char k;
+    if (read_full(sync_fd, &k, 1) < 0 || k != 'K') { fail(&e, "wait for cgroups", errno, "", "the runtime did not make them"); kill_init(pid); die(&e); }
+    late_cgroups = n_cgroups;
+    if (open_cgroups(&e, CGROUPS_REST) < 0) { kill_init(pid); die(&e); }
+  }
   if (join_cgroups(pid, &e) < 0) {
-    kill(pid, SIGKILL);
+    kill_init(pid);
     die(&e);
   }
   char buf[64];
   snprintf(buf, sizeof buf, "PID %d\n", pid);
   send_line(buf);
-  if (write_full(go[0], "c", 1) < 0) { fail(&e, "release init", errno, "", "cgroups joined"); kill(pid, SIGKILL); die(&e); }
+  if (send_cgroups_go(go[0]) < 0) { fail(&e, "release init", errno, "", "cgroups joined"); kill_init(pid); die(&e); }
   close(go[0]);
   /* The parent's copies: the init has its own (inherited at clone). */
   for (int i = 0; i < n_idmap_fds; i++) close(idmap_fds[i]);

@@ -180,6 +180,27 @@ test('bad bundles: missing bundle, invalid JSON, empty process.args, missing roo
   });
 });
 
+test('a limit the kernel refuses, found while the init is already set up: create fails naming the file, nothing left (no cgroup, no process)', async () => {
+  // The cgroup is made while the helper clones the init (into the cgroup2 directory) and the
+  // init makes its mounts: a cgroup failure then has a live init and a half-made cgroup to undo.
+  await withCleanup(async (defer) => {
+    const { root, work, bundle } = env(defer, { process: LOOP });
+    const cfg = path.join(bundle, 'config.json');
+    const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    c.linux.resources = { ...(c.linux.resources ?? {}), cpu: { cpus: '999' } };
+    fs.writeFileSync(cfg, JSON.stringify(c));
+    const before = new Set(spawnSync('pgrep', ['-f', 'shoal'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean));
+    for (const cmd of ['create', 'run']) {
+      const id = uniqueId('er');
+      expectError([cmd, '-b', bundle, id], root, /cpuset\.cpus/, { files: work });
+      assert.is(findCgroups(['/sys/fs/cgroup', '-name', id]), '', `no cgroup directory of ${id} is left`);
+    }
+    const after = spawnSync('pgrep', ['-f', 'shoal'], { encoding: 'utf8' }).stdout.split('\n').filter((p) => p && !before.has(p));
+    assert.equal(after.filter((p) => fs.existsSync(`/proc/${p}`) && fs.readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('shoal:')), [], 'no helper or init left');
+    assert.is(fs.readdirSync(root).length, 0, 'nothing left under --root');
+  });
+});
+
 test('--systemd-cgroup on a host without systemd fails naming systemd', async () => {
   await withCleanup(async (defer) => {
     const { root, work, bundle } = env(defer, { process: LOOP });

@@ -261,6 +261,11 @@ test('run in the foreground: killed by a signal exits 128+signal, --pid-file hol
   });
 });
 
+/** Mount points of the host's filesystems of a type (cgroup, cgroup2). */
+function mountpointsOf(fstype: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(` - ${fstype} `)).map((l) => l.split(' ')[4]);
+}
+
 test('the init joins its cgroups without moving a whole process: v1 by itself (tasks), cgroup2 by CLONE_INTO_CGROUP', async () => {
   // A write of a pid to cgroup.procs takes the kernel's global threadgroup lock, whose first use
   // waits for an RCU grace period; the init moving only itself, or clone3 placing it, do not.
@@ -268,15 +273,28 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
   await withCleanup(async (defer) => {
     const { root, work, bundle, id } = setup(defer, { args: ['true'] });
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,clone,clone3', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
     const trace = fs.readFileSync(log, 'utf8');
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-    const mountpoints = (fstype: string) => mounts.filter((l) => l.includes(` - ${fstype} `)).map((l) => l.split(' ')[4]);
-    const v1 = mountpoints('cgroup');
-    const v2 = mountpoints('cgroup2');
+    // The cgroups are made while the init is set up: only the cgroup2 directory exists before the
+    // plan goes out; the v1 ones come after it, then the runtime's 'K'; the init joins after that.
+    const lines = trace.split('\n');
+    const first = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const last = (re: RegExp) => lines.length - 1 - [...lines].reverse().findIndex((l) => re.test(l));
+    const planSent = first(/write\(\d+<(socket|UNIX)[^>]*>, ".{0,40}SHP2/);
+    const v1Mkdir = /mkdir\("\/sys\/fs\/cgroup\/(?!unified\/)[^"]*\/[^/"]+", /;
+    const kSent = first(/write\(\d+<(socket|UNIX)[^>]*>, "K", 1\)/);
+    const kRead = first(/read\(\d+<(socket|UNIX)[^>]*>, "K", 1\)|<\.\.\. read resumed>"K", 1\)/);
+    const joined = first(new RegExp(`write\\(\\d+<[^>]*${id}/tasks>, "0", 1`));
+    assert.ok(planSent >= 0 && kSent >= 0 && kRead >= 0 && joined >= 0, `plan ${planSent}, K ${kSent}/${kRead}, join ${joined}`);
+    const v2 = mountpointsOf('cgroup2');
+    if (v2.length) assert.ok(first(new RegExp(`mkdir\\("${v2[0]}/${id}"`)) < planSent, 'the cgroup2 directory exists before the plan goes out');
+    assert.ok(first(v1Mkdir) > planSent, 'the v1 directories are made after the plan went out');
+    assert.ok(kSent > last(v1Mkdir), "'K' follows the last of them");
+    assert.ok(joined > kRead, 'the init joins its v1 cgroups after the helper read the K');
+    const v1 = mountpointsOf('cgroup');
     for (const m of v1) {
       assert.match(trace, new RegExp(`write\\(\\d+<${m}/[^>]*${id}/tasks>, "0", 1`), `the init writes 0 to its tasks file under ${m}`);
     }
@@ -330,7 +348,8 @@ test('foreground run: the process goes on right after it is created, the helper 
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 7, r.stderr);
     const lines = fs.readFileSync(log, 'utf8').split('\n');
-    const opened = lines.findIndex((l) => /openat\(\d+, "\d+\/ns\/mnt", O_RDONLY\|O_CLOEXEC\) = \d+/.test(l));
+    // (strace may split a call that another traced process interrupts: match its start only)
+    const opened = lines.findIndex((l) => /openat\(\d+, "\d+\/ns\/mnt", O_RDONLY\|O_CLOEXEC/.test(l));
     assert.ok(opened >= 0, 'the helper opens the init\'s mount namespace');
     const helper = lines[opened].split(' ')[0];
     const mine = lines.filter((l) => l.startsWith(`${helper} `));

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
-import { createCgroup, planCgroup, CreateCgroupOptions } from './cgroup/manager';
+import { createCgroup, createCgroupFirst, planCgroup, CreateCgroupOptions } from './cgroup/manager';
 import type { CgroupHandle } from './cgroup/types';
 import { ShoalError } from './errors';
 import { runHooks, HookState } from './hooks';
@@ -121,8 +121,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     const planned = planCgroup(cgOpts);
     state.cgroup = planned.toJSON();
     o.store.save(state);
-    cgroup = createCgroup(cgOpts, planned);
-    trace('state dir and cgroup created');
+    // The cgroup2 directory first (the init is cloned into it); the rest of the cgroup is made
+    // after the plan went out, while the helper clones the init and the init makes its mounts.
+    createCgroupFirst(planned);
+    cgroup = planned;
 
     // Memory sharing (issue 7): identical files of the layer store replace the rootfs's copies.
     if (sharingRequested(config.annotations)) {
@@ -145,7 +147,8 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       execFifo: o.startAtOnce ? undefined : o.store.fifo(o.id),
       startSync: !!o.startAtOnce && !!config.process.terminal,
       reportExit: !!o.startAtOnce,
-      cgroup,
+      cgroup: planned,
+      cgroupsLater: true,
       consoleSocket: o.consoleSocket ? path.resolve(o.consoleSocket) : undefined,
       preserveFds: preserve,
       listenFds,
@@ -153,7 +156,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       hookSync,
     });
     trace('plan built');
-    const child = await helper.run(plan, {
+    const running = helper.run(plan, {
       onPid: (pid) => {
         state.pid = pid;
         state.startTime = procStat(pid)?.startTime ?? 0;
@@ -167,6 +170,16 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
         return JSON.stringify(hs);
       },
     }, !!o.startAtOnce);
+    // (the plan is on its way: run's synchronous part wrote it)
+    try {
+      createCgroup(cgOpts, planned);
+      helper.cgroupsReady();
+    } catch (e) {
+      running.catch(() => undefined); // the helper is aborted below: its run fails too
+      throw e;
+    }
+    trace('cgroup created');
+    const child = await running;
     if (o.pidFile) writePidFile(o.pidFile, state.pid);
     const created = (): void => {
       state.phase = 'created';

@@ -171,22 +171,28 @@ export class Helper implements HelperProcess {
     this.sync = r.sync;
     const reap = () => {
       this.exitWatch = null;
-      let info: ExitInfo | null;
-      try {
-        info = native().pidfdWaitExit(this.pidfd);
-      } catch {
-        info = { status: 255, signal: null }; // reaped elsewhere
-      }
-      if (!info) {
-        this.exitWatch = native().watchFdReadable(this.pidfd, reap);
-        return;
-      }
-      this.status = info.status;
-      native().closeFd(this.pidfd);
-      this.report(info.status);
-      this.reaped();
+      if (!this.tryReap()) this.exitWatch = native().watchFdReadable(this.pidfd, reap);
     };
     this.exitWatch = native().watchFdReadable(this.pidfd, reap);
+  }
+
+  /** Reap the helper if it has ended (once); whether it has. */
+  private tryReap(): boolean {
+    if (this.status !== null) return true;
+    let info: ExitInfo | null;
+    try {
+      info = native().pidfdWaitExit(this.pidfd);
+    } catch {
+      info = { status: 255, signal: null }; // reaped elsewhere
+    }
+    if (!info) return false;
+    this.status = info.status;
+    if (this.exitWatch !== null) native().unwatchFd(this.exitWatch);
+    this.exitWatch = null;
+    native().closeFd(this.pidfd);
+    this.report(info.status);
+    this.reaped();
+    return true;
   }
 
   /**
@@ -303,6 +309,12 @@ export class Helper implements HelperProcess {
     return this;
   }
 
+  /** A plan with CGROUPS_LATER: the cgroups exist now, with their limits. */
+  cgroupsReady(): void {
+    this.ready();
+    writeFd(this.sync, 'K');
+  }
+
   /** A plan with START_SYNC: let the created process run (its `start`). */
   release(): void {
     if (!this.waitsForGo || this.sync < 0) return;
@@ -329,12 +341,19 @@ export class Helper implements HelperProcess {
       return; // the start failed: nothing was left
     }
     this.closeSync();
+    // Its channel closed, the helper ends by itself and takes an init it made with it (killed and
+    // reaped: a SIGKILLed helper would leave that init to whoever adopts orphans, maybe as a
+    // zombie). A helper that does not end in time is killed. Either way it is reaped before this
+    // returns: a failed create leaves no process.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 200 && !this.tryReap(); i++) Atomics.wait(pause, 0, 0, 1);
     if (this.status !== null) return;
     try {
       native().pidfdSendSignal(this.pidfd, 9);
     } catch {
       // already gone
     }
+    for (let i = 0; i < 2000 && !this.tryReap(); i++) Atomics.wait(pause, 0, 0, 1);
   }
 }
 

@@ -79,8 +79,14 @@ export class StateStore {
   reserve(id: string): string {
     const d = this.dir(id);
     try {
-      fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
-      fs.mkdirSync(d, { mode: 0o711 });
+      try {
+        fs.mkdirSync(d, { mode: 0o711 });
+      } catch (e) {
+        // The root is made once (its mkdir is only paid when it is missing).
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+        fs.mkdirSync(d, { mode: 0o711 });
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ShoalError('ALREADY_EXISTS', `container with id exists: ${id}`);
       throw sysError('INTERNAL', `create state directory ${d}`, e);

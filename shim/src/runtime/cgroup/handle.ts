@@ -87,6 +87,9 @@ export abstract class BaseCgroup implements CgroupHandle {
   /** linux.devices allow rules (see CgroupJSON.devices); undefined when not given. */
   configDevices: DeviceRule[] | undefined;
 
+  /** What createFirst made: the cgroup2 directory and the parents it had to make. */
+  private early: { dir: string; created: string[] } | null = null;
+
   /** Set configDevices from stored or caller-provided rules (validated). */
   setConfigDevices(rules: DeviceRule[] | undefined): void {
     this.configDevices = rules?.map((r) => normalizeDeviceRule(r));
@@ -95,6 +98,32 @@ export abstract class BaseCgroup implements CgroupHandle {
   /** Whether device rules must be (re)applied for `resources`. */
   protected wantsDevices(resources: LinuxResources): boolean {
     return resources.devices !== undefined || this.configDevices !== undefined;
+  }
+
+  cgroup2ProcsFile(): string | undefined {
+    const e = this.entries.find((x) => x.hierarchy.version === 2);
+    return e && path.join(e.dir, 'cgroup.procs');
+  }
+
+  /**
+   * Make the cgroup2 directory ahead of the rest (create's init is cloned into it, while
+   * `create` makes the others and applies the limits). Refuses, before making anything, a cgroup
+   * that exists with processes in it, as create does; after that, whatever create later fails
+   * on is the caller's to remove. Without a cgroup2 hierarchy it only checks.
+   */
+  createFirst(): void {
+    this.refuseBusy();
+    const e = this.entries.find((x) => x.hierarchy.version === 2);
+    const r = e ? mkdirp(e.dir) : { created: [] };
+    this.early = { dir: e?.dir ?? '', created: r.created };
+  }
+
+  /** Reusing an existing cgroup is fine (runc does) unless something already runs in it. */
+  private refuseBusy(): void {
+    const first = this.entries[0].dir;
+    if (parsePids(readIfExists(path.join(first, 'cgroup.procs'))).length > 0) {
+      throw new ShoalError('CGROUP', `cgroup ${first} already exists and is not empty`, { path: first });
+    }
   }
 
   /** The cgroup.procs file of each hierarchy: where the init joins (the helper picks how). */
@@ -167,7 +196,7 @@ export abstract class BaseCgroup implements CgroupHandle {
    * directories it made and rethrows (a ShoalError naming the file and errno).
    */
   create(resources: LinuxResources | undefined): void {
-    const created: string[] = [];
+    const created: string[] = [...(this.early?.created ?? [])];
     try {
       let firstExisted = false;
       this.entries.forEach((e, i) => {
@@ -175,12 +204,8 @@ export abstract class BaseCgroup implements CgroupHandle {
         created.push(...r.created);
         if (i === 0) firstExisted = r.existedLeaf;
       });
-      // Reusing an existing cgroup is fine (runc does) unless something already runs in it.
-      if (firstExisted && parsePids(readIfExists(path.join(this.entries[0].dir, 'cgroup.procs'))).length > 0) {
-        throw new ShoalError('CGROUP', `cgroup ${this.entries[0].dir} already exists and is not empty`, {
-          path: this.entries[0].dir,
-        });
-      }
+      // (after createFirst, which checked, the init may be in the cgroup already)
+      if (firstExisted && !this.early) this.refuseBusy();
       this.prepare(created, resources);
       // Device rules are enforced even without linux.resources once the creator passed linux.devices.
       if (resources || this.configDevices) this.apply(resources ?? {});

@@ -64,6 +64,14 @@ export function createCgroup(opts: CreateCgroupOptions, planned: CgroupHandle = 
 }
 
 /**
+ * Make the cgroup2 directory of a planned cgroup ahead of createCgroup (see BaseCgroup.createFirst):
+ * a clone into it can start while createCgroup makes the rest.
+ */
+export function createCgroupFirst(planned: CgroupHandle): void {
+  (planned as BaseCgroup).createFirst();
+}
+
+/**
  * The handle createCgroup would make, without touching the filesystem: `create` records its
  * JSON in the container state before any directory exists, so a crash in between leaves nothing
  * that `delete --force` cannot find.

@@ -15,6 +15,8 @@ export interface CgroupHandle {
   readonly path: string;
   /** The cgroup.procs file of each hierarchy (one per v1 hierarchy, one on v2): where the init joins. */
   procsFiles(): string[];
+  /** The cgroup.procs file of the cgroup2 hierarchy, when the cgroup has one (v2, hybrid). */
+  cgroup2ProcsFile(): string | undefined;
   /** Absolute host directories of this cgroup (for cleanup and tests). */
   dirs(): string[];
   /** pids currently in the cgroup (all hierarchies merged). */

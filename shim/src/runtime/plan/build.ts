@@ -52,6 +52,11 @@ export interface PlanContext {
   startSync?: boolean;
   /** Run mode: the helper reports the process's exit on the sync channel before it ends. */
   reportExit?: boolean;
+  /**
+   * Only the cgroup2 directory exists yet: the runtime makes the rest while the init is set up,
+   * and says so with 'K' on the sync channel (Helper.cgroupsReady).
+   */
+  cgroupsLater?: boolean;
   cgroup: CgroupHandle | null;
   consoleSocket?: string;
   preserveFds: number;
@@ -313,7 +318,9 @@ export function buildPlan(spec: Spec, ctx: PlanContext): PlanWriter {
     }
   }
   w.add(Op.CLONE_FLAGS, cloneFlags);
-  for (const f of ctx.cgroup?.procsFiles() ?? []) w.add(Op.CGROUP_PROCS, f);
+  const v2Procs = ctx.cgroup?.cgroup2ProcsFile();
+  for (const f of ctx.cgroup?.procsFiles() ?? []) w.add(Op.CGROUP_PROCS, f, f === v2Procs ? '2' : '1');
+  if (ctx.cgroupsLater && ctx.cgroup) w.add(Op.CGROUPS_LATER);
   if (proc.oomScoreAdj !== undefined) w.add(Op.OOM_SCORE_ADJ, proc.oomScoreAdj);
   addRlimits(w, proc);
   if (cloneFlags & NAMESPACE_FLAGS.user) {

@@ -54,6 +54,7 @@ export const Op = {
   CPU_AFFINITY: 59,
   START_SYNC: 60,
   REPORT_EXIT: 61,
+  CGROUPS_LATER: 62,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];
