@@ -84,6 +84,8 @@ enum plan_op {
   OP_START_SYNC = 60,        /* no args: after READY the init waits for 'G' on the sync channel
                                 (a foreground run with a terminal: the runtime attaches to the
                                 pty first) */
+  OP_AWAIT_CGROUPS = 63,     /* no args (child phase): wait until the init is in its cgroups
+                                (before mounts of the container's cgroup directories) */
   OP_CGROUPS_LATER = 62,     /* no args: only the cgroup2 directory exists at clone; the runtime
                                 sends 'K' once the others exist with their limits (see init.c) */
   OP_REPORT_EXIT = 61,       /* no args (run mode): the helper holds the init's namespaces and

@@ -866,6 +866,7 @@ static void child(int fd, int clone_flags) {
       if (is_cgroup_mount(r)) wait_cgroups();
       CHECK(mounts_apply(r, rootfs, userns, &e));
       break;
+    case OP_AWAIT_CGROUPS: wait_cgroups(); break;
     case OP_DEVICE: CHECK(device_create(r, rootfs, userns, &e)); break;
     case OP_SYMLINK: CHECK(symlink_create(r, rootfs, &e)); break;
     case OP_MKDIR: CHECK(mkdir_in_root(r, rootfs, &e)); break;

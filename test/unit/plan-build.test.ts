@@ -14,6 +14,8 @@ import { buildExecPlan } from '../../shim/src/runtime/plan/exec';
 import { parseMountOptions, knownMountOptions, MOUNT_ATTR } from '../../shim/src/runtime/plan/mount-options';
 import { Op } from '../../shim/src/runtime/plan/ops';
 import { PlanWriter } from '../../shim/src/runtime/plan/writer';
+import { parseMountinfo } from '../../shim/src/runtime/cgroup/detect';
+import { planCgroup } from '../../shim/src/runtime/cgroup/manager';
 import type { ContainerState } from '../../shim/src/runtime/state';
 
 const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-plan-build-'));
@@ -52,6 +54,32 @@ test('buildPlan: how the process starts: exec.fifo (create), at once with an exi
   const tty = buildPlan(spec({}, { terminal: true }), ctx({ mode: 'run', reportExit: true, startSync: true, consoleSocket: '/tmp/c.sock' }));
   assert.ok(tty.has(Op.START_SYNC) && tty.has(Op.REPORT_EXIT));
   assert.not.ok(buildPlan(spec(), ctx({ reportExit: true })).has(Op.REPORT_EXIT), 'only a helper that stays (run mode) reports');
+});
+
+test('buildPlan: cgroups made while the init is set up: each procs file says its version, CGROUPS_LATER, and the init waits for its cgroups before mounting them', () => {
+  const hybrid = parseMountinfo([
+    '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+    '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+    '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate',
+  ].join('\n'));
+  const cgroup = planCgroup({ id: 'c1', layout: hybrid });
+  const cfg = spec({ mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }, { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro'] }] });
+  const w = buildPlan(cfg, ctx({ cgroup, cgroupsLater: true }));
+  assert.equal(w.argsOf(Op.CGROUP_PROCS), [
+    ['/sys/fs/cgroup/cpu/c1/cgroup.procs', '1'],
+    ['/sys/fs/cgroup/memory/c1/cgroup.procs', '1'],
+    ['/sys/fs/cgroup/unified/c1/cgroup.procs', '2'],
+  ]);
+  assert.ok(w.has(Op.CGROUPS_LATER));
+  const ops = w.ops();
+  const wait = ops.indexOf(Op.AWAIT_CGROUPS);
+  const binds = w.argsOf(Op.MOUNT).filter((a) => a[0].startsWith('/sys/fs/cgroup/')).length;
+  assert.is(binds, 2, 'one bind per v1 hierarchy');
+  const mounts = ops.map((op, i) => [op, i] as const).filter(([op]) => op === Op.MOUNT).map(([, i]) => i);
+  assert.ok(wait > mounts[0], 'the other mounts come first');
+  assert.ok(wait < mounts[1], 'the cgroup tmpfs and its binds wait for the cgroups');
+  assert.not.ok(buildPlan(cfg, ctx({ cgroup })).has(Op.CGROUPS_LATER), 'not unless asked (exec)');
 });
 
 test('parseMountOptions: recursive attributes go to mount_setattr, not to mount flags', () => {

@@ -218,6 +218,8 @@ function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: bo
   const ro = o.flags & MS.RDONLY;
   const base = MS.NOSUID | MS.NODEV | MS.NOEXEC;
   const cg = ctx.cgroup;
+  // The container's cgroup directories must exist (and the init be in them) first.
+  if (cg) w.add(Op.AWAIT_CGROUPS);
   if (!cg || cg.mode === 'v2') {
     if (newCgroupNs || !cg) {
       w.add(Op.MOUNT, 'cgroup2', m.destination, 'cgroup2', base | (o.flags & ~MS.BIND & ~MS.REC), o.propagation, '', 'fs');

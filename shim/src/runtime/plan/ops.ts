@@ -55,6 +55,7 @@ export const Op = {
   START_SYNC: 60,
   REPORT_EXIT: 61,
   CGROUPS_LATER: 62,
+  AWAIT_CGROUPS: 63,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];
