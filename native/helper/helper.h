@@ -82,8 +82,8 @@ enum plan_op {
   OP_SCHEDULER = 58,         /* policy, nice, priority, flags, runtime, deadline, period (decimal) */
   OP_CPU_AFFINITY = 59,      /* initial, final: cpu lists "0,1,5" ("" none, "*" all) (exec) */
   OP_START_SYNC = 60,        /* no args: after READY the init waits for 'G' on the sync channel
-                                (a foreground run with a terminal: the runtime attaches to the
-                                pty first) */
+                                (a foreground run with a terminal or a pid file: the runtime
+                                attaches to the pty, or writes the pid file, first) */
   OP_AWAIT_CGROUPS = 63,     /* no args (child phase): wait until the init is in its cgroups
                                 (before mounts of the container's cgroup directories) */
   OP_CGROUPS_LATER = 62,     /* no args: only the cgroup2 directory exists at clone; the runtime

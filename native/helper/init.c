@@ -952,8 +952,9 @@ static void child(int fd, int clone_flags) {
    * (exec.fifo, or 'G'; a foreground run without a terminal goes on at once). */
   send_line("READY\n");
   if (plan_find(&plan, OP_START_SYNC)) {
-    /* A foreground run with a terminal: the runtime attaches to the pty, then lets it go ('G');
-     * EOF means the runtime died, and the process must not run. */
+    /* A foreground run with a terminal or a pid file: the runtime attaches to the pty or writes
+     * the pid file, then lets it go ('G'); EOF means the runtime died, and the process must not
+     * run. */
     char go;
     if (read_full(sync_fd, &go, 1) < 0 || go != 'G') _exit(1);
   }

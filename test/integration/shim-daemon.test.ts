@@ -138,6 +138,8 @@ test('start, grouping fast path, Create/Start/Wait/Delete over ttrpc, Shutdown',
     const deadline = Date.now() + 5000;
     while (fs.existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.not.ok(fs.existsSync(sock), 'the daemon exited and removed its socket');
+    // The lock goes last, once the daemon's pending events are out (daemon.ts onShutdown).
+    while (fs.existsSync(`${sock}.lock`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.not.ok(fs.existsSync(`${sock}.lock`), 'and the start lock');
 
     // The `delete` after the last container's Shutdown: the daemon is gone, still no Node; a

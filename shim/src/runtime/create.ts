@@ -32,8 +32,9 @@ export interface CreateOptions {
   mode: 'create' | 'run';
   /**
    * A foreground `run`, which alone starts the process: no exec.fifo, the process goes on right
-   * after it is created (with a terminal, once `Created.release` says so: the caller attaches to
-   * the pty first), and the helper reports its exit before it ends (`helper.exited`). The caller
+   * after it is created (with a terminal or a pid file, once `Created.release` says so: the
+   * caller attaches to the pty first, the pid file is written before), and the helper reports its
+   * exit before it ends (`helper.exited`). The caller
    * calls `release`, then runs the poststart hooks. Until `release` the state on disk says
    * "creating".
    */
@@ -145,7 +146,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       bundle,
       rootfs,
       execFifo: o.startAtOnce ? undefined : o.store.fifo(o.id),
-      startSync: !!o.startAtOnce && !!config.process.terminal,
+      // With a terminal (shoal attaches to the pty first) or a pid file (written before the
+      // process runs, as runc does) the process waits for the go-ahead.
+      startSync: !!o.startAtOnce && (!!config.process.terminal || !!o.pidFile),
       reportExit: !!o.startAtOnce,
       cgroup: planned,
       cgroupsLater: true,
@@ -189,16 +192,17 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       created();
       return { state, helper: child, config };
     }
-    // A foreground run's process goes on at once: it is recorded as created afterwards (the write
-    // was on the path to the container's first instruction).
+    // A foreground run's process goes on at once (unless it waits for the go-ahead): it is
+    // recorded as created by `release`, off the path to the container's first instruction.
     const h = helper;
     return {
       state,
       helper: child,
       config,
       release: () => {
-        h.release();
+        // Recorded first: a process that waits for the go-ahead runs only once it is recorded.
         created();
+        h.release();
       },
     };
   } catch (e) {

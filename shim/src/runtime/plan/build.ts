@@ -48,7 +48,7 @@ export interface PlanContext {
   rootfs: string;
   /** exec.fifo path; absent for processes that start at once (exec). */
   execFifo?: string;
-  /** Instead of exec.fifo: the init waits after READY until the runtime sends 'G'. */
+  /** Instead of exec.fifo: the init waits after READY until the runtime sends 'G' (run with a terminal or a pid file). */
   startSync?: boolean;
   /** Run mode: the helper reports the process's exit on the sync channel before it ends. */
   reportExit?: boolean;
