@@ -128,6 +128,8 @@ int write_file(const char *path, const char *data, size_t len);
 char *json_quote(const char *s);
 int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
+/* One sendmsg of `data` with `nfd` (at most 64) fds as SCM_RIGHTS, no SIGPIPE; 0 or -1 with errno. */
+int send_fds(int sock, const void *data, size_t len, const int *fds, int nfd);
 uint64_t parse_u64(const char *s);
 
 /* mounts.c: everything between clone and pivot_root, and the masked/readonly paths after it. */

@@ -591,23 +591,13 @@ static int send_seccomp_listener(const char *metadata, struct err *e) {
   int len = snprintf(msg, cap, "{\"ociVersion\":\"1.2.0\",\"fds\":[\"seccompFd\"],\"pid\":%d,\"metadata\":%s,\"state\":%s}",
                      (int)host_pid, meta, state);
   free(meta);
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {.iov_base = msg, .iov_len = (size_t)len};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &nfd, sizeof(int));
-  ssize_t n;
-  do n = sendmsg(listener_sock, &m, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  int rc = send_fds(listener_sock, msg, (size_t)len, &nfd, 1);
   int err = errno;
   free(msg);
   close(listener_sock);
   listener_sock = -1;
   close(nfd);
-  if (n < 0) return fail(e, "seccomp listener", err, "", "send the notify fd");
+  if (rc < 0) return fail(e, "seccomp listener", err, "", "send the notify fd");
   return 0;
 }
 
@@ -634,16 +624,7 @@ static int setup_console(int sock, int bind_console, struct err *e) {
     if (c >= 0) close(c);
     if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0) return fail(e, "bind /dev/console", errno, name, "");
   }
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  if (sendmsg(sock, &m, 0) < 0) return fail(e, "send console", errno, "", "");
+  if (send_fds(sock, name, strlen(name), &master, 1) < 0) return fail(e, "send console", errno, "", "");
   close(master);
   close(sock);
   for (int fd = 0; fd < 3; fd++)
@@ -726,34 +707,14 @@ static int send_cgroups_go(int fd) {
     msg[1 + nfd] = (unsigned char)i;
     fds[nfd++] = cgroups[i].fd;
   }
-  if (nfd == 0) return write_full(fd, "c", 1);
-  union { struct cmsghdr h; char buf[CMSG_SPACE(64 * sizeof(int))]; } ctl;
-  memset(&ctl, 0, sizeof ctl);
-  struct iovec iov = {msg, (size_t)(1 + nfd)};
-  struct msghdr mh = {0};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctl.buf;
-  mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-  memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
-  ssize_t n;
-  do n = sendmsg(fd, &mh, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
-  for (int i = 0; i < nfd; i++) close(fds[i]);
-  if (n != 1 + nfd) return -1;
-  for (int i = late_cgroups; i < n_cgroups; i++)
-    if (cgroups[i].how == JOIN_SELF) cgroups[i].fd = -1;
-  return 0;
+  int rc = send_fds(fd, msg, (size_t)(1 + nfd), fds, nfd);
+  for (int i = 0; i < nfd; i++) {
+    close(fds[i]);
+    cgroups[msg[1 + i]].fd = -1; /* the init has its own copy now */
+  }
+  return rc;
 }
 
-/*
- * Wait until the parent has placed us in our cgroups (its 'c'), then apply what depends on them:
- * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
- * namespace, cgroup mounts, hooks, the scheduler and READY; a no-op after the first call.
- */
 /*
  * In the init: the plan's cgroup.procs path of the parent's cgroups[k], an entry it opened after
  * the clone. Those follow the ones opened before (all this copy of cgroups[] has), one per
@@ -769,6 +730,11 @@ static const char *late_procs_path(int k) {
   return "";
 }
 
+/*
+ * Wait until the parent has placed us in our cgroups (its 'c'), then apply what depends on them:
+ * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
+ * namespace, cgroup mounts, hooks, the scheduler and READY; a no-op after the first call.
+ */
 static void wait_cgroups(void) {
   if (go_fd < 0) return;
   struct err e = {0};

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int fail(struct err *e, const char *stage, int errnum, const char *path, const char *detail) {
@@ -26,6 +27,28 @@ int read_full(int fd, void *buf, size_t len) {
     p += n;
     len -= (size_t)n;
   }
+  return 0;
+}
+
+int send_fds(int sock, const void *data, size_t len, const int *fds, int nfd) {
+  union { struct cmsghdr h; char buf[CMSG_SPACE(64 * sizeof(int))]; } ctl;
+  if (nfd < 0 || nfd > 64) { errno = EINVAL; return -1; }
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfd > 0) {
+    m.msg_control = ctl.buf;
+    m.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
+  }
+  ssize_t n;
+  do n = sendmsg(sock, &m, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  if ((size_t)n != len) { errno = EIO; return -1; }
   return 0;
 }
 

@@ -62,8 +62,8 @@ export async function run(ctx: Context, argv: string[]): Promise<number> {
         own.close();
       }
     }
-    // No exec.fifo in the foreground: the process runs already (with a terminal, once released);
-    // then the poststart hooks.
+    // No exec.fifo in the foreground: the process runs already (with a terminal or a pid file,
+    // once released); then the poststart hooks.
     c.release?.();
     await runHooks('poststart', c.config.hooks?.poststart, hookState(c.state, 'running'), { warnOnly: true, warn: ctx.warn });
     trace('started');

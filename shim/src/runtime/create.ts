@@ -207,7 +207,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     };
   } catch (e) {
     helper.abort();
-    // Only a cgroup this create made is ours to remove (createCgroup refuses a busy one).
+    // Only a cgroup this create made is ours to remove (createCgroupFirst refuses a busy one).
     if (!cgroup) state.cgroup = null;
     await destroyContainer(o.store, state, { warn: o.warn, runPoststop: false });
     throw e;

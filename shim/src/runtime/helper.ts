@@ -45,34 +45,19 @@ export interface HelperOptions {
   earlyNetns?: boolean;
 }
 
-let exe: { path: string; fd?: number; copied: boolean } | undefined;
-
 /**
- * The helper binary, found once per process, with a sealed memfd copy of it: started from that,
- * the helper is already the sealed copy CVE-2019-5736 asks for and skips its own copy and
- * re-exec. No fd when the copy cannot be made (the helper then makes its own). With `deferCopy`
- * a first copy is left to the start on the spawner thread (spawnHelperStart's sealFrom), which hands it
- * back for the next starts (keepCopy).
+ * The helper binary, found once per process, and the sealed memfd copy of it that the first
+ * start makes (spawnHelper's sealFrom) and hands back for the next ones: started from that, the
+ * helper is already the sealed copy CVE-2019-5736 asks for and skips its own copy and re-exec.
+ * No fd while no start made one (the helper then makes its own).
  */
-function helperExe(deferCopy = false): { path: string; fd?: number; copied: boolean } {
-  if (!exe) exe = { path: helperPath(), copied: false };
-  if (!exe.copied && !deferCopy) {
-    exe.copied = true;
-    try {
-      exe.fd = native().sealedCopy(exe.path);
-    } catch {
-      // the helper makes its own
-    }
-  }
-  return exe;
-}
+const exe: { path?: string; fd?: number } = {};
 
 /** Keep a sealed copy a start made (the first one wins; a later one is closed). */
 function keepCopy(fd: number): void {
   if (fd < 0) return;
-  if (exe && exe.fd === undefined) exe.fd = fd;
+  if (exe.fd === undefined) exe.fd = fd;
   else native().closeFd(fd);
-  if (exe) exe.copied = true;
 }
 
 /** A failed start of the helper, as the runtime reports it. */
@@ -132,10 +117,10 @@ export class Helper implements HelperProcess {
     this.reaped = reaped;
     const args = opts.earlyNetns ? [String(fds.length), 'net'] : [String(fds.length)];
     try {
-      const { path, fd, copied } = helperExe(background);
-      const sealFrom = fd === undefined && !copied ? path : undefined;
-      if (background) this.job = native().spawnHelperStart(path, args, fds, opts.cwd, fd, sealFrom);
-      else this.adopt(native().spawnHelper(path, args, fds, opts.cwd, fd));
+      const path = (exe.path ??= helperPath());
+      const sealFrom = exe.fd === undefined ? path : undefined;
+      if (background) this.job = native().spawnHelperStart(path, args, fds, opts.cwd, exe.fd, sealFrom);
+      else this.adopt(native().spawnHelper(path, args, fds, opts.cwd, exe.fd, sealFrom));
     } catch (e) {
       throw startError(e);
     }
@@ -159,13 +144,13 @@ export class Helper implements HelperProcess {
     } catch (e) {
       throw startError(e);
     }
-    keepCopy(r.exeFd);
     this.adopt(r);
     trace('helper joined');
   }
 
   /** Take over a started helper: its pid, pidfd and sync channel, and follow its exit. */
   private adopt(r: SpawnedHelper): void {
+    keepCopy(r.exeFd);
     this.hostPid = r.pid;
     this.pidfd = r.pidfd;
     this.sync = r.sync;

@@ -87,8 +87,8 @@ export abstract class BaseCgroup implements CgroupHandle {
   /** linux.devices allow rules (see CgroupJSON.devices); undefined when not given. */
   configDevices: DeviceRule[] | undefined;
 
-  /** What createFirst made: the cgroup2 directory and the parents it had to make. */
-  private early: { dir: string; created: string[] } | null = null;
+  /** The directories createFirst made (the cgroup2 one and parents), once it ran. */
+  private early: string[] | null = null;
 
   /** Set configDevices from stored or caller-provided rules (validated). */
   setConfigDevices(rules: DeviceRule[] | undefined): void {
@@ -114,8 +114,7 @@ export abstract class BaseCgroup implements CgroupHandle {
   createFirst(): void {
     this.refuseBusy();
     const e = this.entries.find((x) => x.hierarchy.version === 2);
-    const r = e ? mkdirp(e.dir) : { created: [] };
-    this.early = { dir: e?.dir ?? '', created: r.created };
+    this.early = e ? mkdirp(e.dir).created : [];
   }
 
   /** Reusing an existing cgroup is fine (runc does) unless something already runs in it. */
@@ -196,7 +195,7 @@ export abstract class BaseCgroup implements CgroupHandle {
    * directories it made and rethrows (a ShoalError naming the file and errno).
    */
   create(resources: LinuxResources | undefined): void {
-    const created: string[] = [...(this.early?.created ?? [])];
+    const created: string[] = [...(this.early ?? [])];
     try {
       let firstExisted = false;
       this.entries.forEach((e, i) => {
