@@ -744,6 +744,17 @@ Napi::Value SpawnHelperStart(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), id);
 }
 
+// spawnHelperChannel(id) -> fd: the parent's end of a start's sync channel before it is joined
+// (blocking until then, and still the job's: joining hands it over, or closes it on failure).
+// The plan can go out at once: it waits in the socket while the spawner thread starts the helper.
+Napi::Value SpawnHelperChannel(const Napi::CallbackInfo &info) {
+  int id;
+  if (!IntArg(info, 0, "id", &id)) return info.Env().Undefined();
+  auto it = spawn_jobs.find(id);
+  if (it == spawn_jobs.end()) return ThrowType(info.Env(), "no such helper start");
+  return Napi::Number::New(info.Env(), it->second->sync);
+}
+
 Napi::Value SpawnHelperJoin(const Napi::CallbackInfo &info) {
   int id;
   if (!IntArg(info, 0, "id", &id)) return info.Env().Undefined();
@@ -856,6 +867,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnHelper", Napi::Function::New(env, SpawnHelper, "spawnHelper"));
   exports.Set("spawnHelperStart", Napi::Function::New(env, SpawnHelperStart, "spawnHelperStart"));
   exports.Set("spawnHelperJoin", Napi::Function::New(env, SpawnHelperJoin, "spawnHelperJoin"));
+  exports.Set("spawnHelperChannel", Napi::Function::New(env, SpawnHelperChannel, "spawnHelperChannel"));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy, "sealedCopy"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   return exports;

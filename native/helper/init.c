@@ -240,15 +240,31 @@ static int open_cgroups(struct err *e, int which) {
     if ((which == CGROUPS_V2 && !procs_is_v2(r)) || (which == CGROUPS_REST && procs_is_v2(r))) continue;
     if (n_cgroups == 64) return fail(e, "join cgroup", E2BIG, "", "too many hierarchies");
     const char *procs = r->argv[0];
+    const char *slash = strrchr(procs, '/');
+    char dir[PATH_MAX];
+    int fits = slash && (size_t)(slash - procs) < sizeof dir - 8;
+    if (fits) {
+      memcpy(dir, procs, (size_t)(slash - procs));
+      dir[slash - procs] = 0;
+    }
+    /* A v1 hierarchy by the plan: its tasks file at once (the init writes "0" to it itself). */
+    if (fits && r->argc > 1 && strcmp(r->argv[1], "1") == 0) {
+      strcat(dir, "/tasks");
+      int t = open(dir, O_WRONLY | O_CLOEXEC);
+      dir[slash - procs] = 0;
+      if (t >= 0) {
+        cgroups[n_cgroups].fd = t;
+        cgroups[n_cgroups].how = JOIN_SELF;
+        cgroups[n_cgroups].path = procs;
+        n_cgroups++;
+        continue;
+      }
+    }
     int fd = open(procs, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return fail(e, "join cgroup", errno, procs, "");
     int how = JOIN_PARENT;
     struct statfs sf;
-    const char *slash = strrchr(procs, '/');
-    char dir[PATH_MAX];
-    if (slash && (size_t)(slash - procs) < sizeof dir - 8 && fstatfs(fd, &sf) == 0) {
-      memcpy(dir, procs, (size_t)(slash - procs));
-      dir[slash - procs] = 0;
+    if (fits && fstatfs(fd, &sf) == 0) {
       if (sf.f_type == CGROUP_SUPER_MAGIC) {
         strcat(dir, "/tasks");
         int t = open(dir, O_WRONLY | O_CLOEXEC);

@@ -111,6 +111,12 @@ export interface NativeBinding {
   spawnHelperStart(file: string, args: string[], fds: number[], cwd: string, exeFd?: number, sealFrom?: string): number;
   spawnHelperJoin(id: number): SpawnedHelper;
   /**
+   * The parent's end of a started helper's sync channel before `spawnHelperJoin` (blocking, and
+   * still owned by the start: the join hands it over, or closes it when the start failed). What
+   * is written to it waits there for the helper; a failed start shows at the join.
+   */
+  spawnHelperChannel(id: number): number;
+  /**
    * A sealed memfd copy of the file at `path` (CLOEXEC): `spawnHelper`'s exeFd. A helper started
    * from it needs no sealed re-exec of its own.
    */

@@ -11,6 +11,10 @@ import { cpusetController } from '../../shim/src/runtime/cgroup/controllers/cpus
 import { blkioController, ioWeightValue } from '../../shim/src/runtime/cgroup/controllers/blkio';
 import { parseEventsFrozen } from '../../shim/src/runtime/cgroup/controllers/freezer';
 import { describeErrno, parsePids } from '../../shim/src/runtime/cgroup/fsutil';
+import { applyWrites } from '../../shim/src/runtime/cgroup/handle';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { loadCgroup } from '../../shim/src/runtime/cgroup/manager';
 import { neededV2Controllers } from '../../shim/src/runtime/cgroup/v2';
 
@@ -220,6 +224,31 @@ test('loadCgroup: JSON round trip keeps per-hierarchy paths and validates input'
   throwsShoal(() => loadCgroup({ mode: 'v2', path: '/a/../../etc' }, layout), 'INVALID_ARGUMENT', /invalid path/);
   throwsShoal(() => loadCgroup({ path: '/a' }, layout), 'INVALID_ARGUMENT', /mode/);
   throwsShoal(() => loadCgroup('{', layout), 'INVALID_ARGUMENT', /JSON/);
+});
+
+test('applyWrites: a run of writes to one file goes through one descriptor, one write(2) per value', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-applywrites-'));
+  try {
+    for (const f of ['devices.allow', 'devices.deny', 'cpu.max']) fs.writeFileSync(path.join(dir, f), '');
+    fs.symlinkSync('/dev/full', path.join(dir, 'full'));
+    applyWrites(dir, [
+      { file: 'devices.deny', value: 'a' },
+      { file: 'devices.allow', value: 'c 1:3 rwm' },
+      { file: 'devices.allow', value: 'c 1:5 rwm' },
+      { file: 'devices.allow', value: 'b *:* m' },
+      { file: 'cpu.max', value: 'max 100000' },
+    ]);
+    // On regular files the writes of one descriptor follow each other; an open per value would
+    // have left only the last one (each open writes at offset 0).
+    assert.is(fs.readFileSync(path.join(dir, 'devices.allow'), 'utf8'), 'c 1:3 rwmc 1:5 rwmb *:* m');
+    assert.is(fs.readFileSync(path.join(dir, 'devices.deny'), 'utf8'), 'a');
+    assert.is(fs.readFileSync(path.join(dir, 'cpu.max'), 'utf8'), 'max 100000');
+    // The value that failed is named, in a run as alone.
+    throwsShoal(() => applyWrites(dir, [{ file: 'full', value: 'v1' }, { file: 'full', value: 'v2' }]), 'CGROUP', /full: write v1: ENOSPC/);
+    throwsShoal(() => applyWrites(dir, [{ file: 'nope', value: 'x1' }, { file: 'nope', value: 'x2' }]), 'CGROUP', /nope: write x1: ENOENT/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

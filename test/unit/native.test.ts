@@ -305,6 +305,37 @@ test('spawnHelperStart reports a missing binary at the join, as spawnHelper does
   assert.throws(() => n.spawnHelperJoin(id), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
 });
 
+test('spawnHelperChannel: what is written before the join reaches the started process; a failed start still shows at the join', async () => {
+  const n = native();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-channel-'));
+  const out = path.join(dir, 'got');
+  try {
+    // The channel's child end is the process's fd 3 (after the three stdio fds).
+    const id = n.spawnHelperStart('/bin/sh', ['-c', `head -c 11 <&3 > ${out}`], [-1, -1, -1], '/');
+    const ch = n.spawnHelperChannel(id);
+    assert.ok(ch > 2);
+    fs.writeSync(ch, 'plan before');
+    const r = n.spawnHelperJoin(id);
+    assert.is(r.sync, ch, 'the join hands over the same channel');
+    assert.throws(() => n.spawnHelperChannel(id), /no such helper start/);
+    for (let i = 0; i < 250 && n.pidfdWaitExit(r.pidfd) === null; i++) await sleep(20);
+    assert.is(fs.readFileSync(out, 'utf8'), 'plan before');
+    n.closeFd(r.sync);
+    n.closeFd(r.pidfd);
+    const before = fs.readdirSync('/proc/self/fd').length;
+    const bad = n.spawnHelperStart('/nonexistent/shoal-init', [], [0, 1, 2], '/');
+    try {
+      fs.writeSync(n.spawnHelperChannel(bad), 'x');
+    } catch (e) {
+      assert.is((e as NodeJS.ErrnoException).code, 'EPIPE'); // the start failed already
+    }
+    assert.throws(() => n.spawnHelperJoin(bad), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    assert.is(fs.readdirSync('/proc/self/fd').length, before, 'the failed start closed its channel');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('spawnHelper reports a missing binary as ENOENT and leaks no fd', () => {
   const n = native();
   const before = fs.readdirSync('/proc/self/fd').length;

@@ -255,8 +255,16 @@ export class Helper implements HelperProcess {
   async run(plan: PlanWriter, events: HelperEvents, foreground = false): Promise<HelperProcess> {
     const bytes = plan.encode();
     this.waitsForGo = plan.has(Op.START_SYNC);
-    this.ready();
-    writeFd(this.sync, bytes);
+    if (this.job !== null) {
+      // Still starting on the spawner thread: the plan waits in the channel for it, and the join
+      // comes after the caller's synchronous work (the cgroup): a failed start shows there, or
+      // below. (A write into a channel whose start failed is an EPIPE, which writeFd ignores.)
+      writeFd(native().spawnHelperChannel(this.job), bytes);
+      await null;
+      this.ready();
+    } else {
+      writeFd(this.sync, bytes);
+    }
     let pidSeen = false;
     for (;;) {
       const line = await this.next();

@@ -38,16 +38,29 @@ export function cgroupError(file: string, op: string, err: unknown, fullPath = f
  * files must not be created or truncated). Throws ShoalError('CGROUP') naming the file and value.
  */
 export function writeCgroupFile(file: string, value: string): void {
+  writeCgroupValues(file, [value]);
+}
+
+/**
+ * Write each value to a cgroup file with its own write(2), all on one O_WRONLY descriptor (each
+ * write is one value to cgroupfs: a devices.allow rule, a tasks pid). Throws
+ * ShoalError('CGROUP') naming the file and the value that failed; the earlier ones were applied.
+ */
+export function writeCgroupValues(file: string, values: readonly string[]): void {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY);
   } catch (err) {
-    throw cgroupError(file, `write ${value}`, err);
+    throw cgroupError(file, `write ${values[0]}`, err);
   }
   try {
-    fs.writeSync(fd, value);
-  } catch (err) {
-    throw cgroupError(file, `write ${value}`, err);
+    for (const value of values) {
+      try {
+        fs.writeSync(fd, value);
+      } catch (err) {
+        throw cgroupError(file, `write ${value}`, err);
+      }
+    }
   } finally {
     fs.closeSync(fd);
   }

@@ -12,7 +12,7 @@ import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
 import type { CgroupWrite } from './controllers/index';
 import { normalizeDeviceRule, type DeviceRule } from './controllers/devices';
-import { childDirs, errnoOf, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from './fsutil';
+import { childDirs, errnoOf, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile, writeCgroupValues } from './fsutil';
 
 /** How long destroy() keeps killing, and then keeps retrying rmdir on EBUSY. */
 export const DESTROY_TIMEOUT_MS = 2000;
@@ -46,7 +46,16 @@ export interface CgroupDir {
  */
 export function applyWrites(dir: string, writes: CgroupWrite[]): void {
   const deferred: CgroupWrite[] = [];
-  for (const w of writes) {
+  const plain = (w: CgroupWrite) => !w.optional && !w.fallback && !w.retryAfter;
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i];
+    // A run of plain writes to one file (the device rules) shares one descriptor.
+    if (plain(w) && i + 1 < writes.length && writes[i + 1].file === w.file && plain(writes[i + 1])) {
+      const values = [w.value];
+      while (i + 1 < writes.length && writes[i + 1].file === w.file && plain(writes[i + 1])) values.push(writes[++i].value);
+      writeCgroupValues(path.join(dir, w.file), values);
+      continue;
+    }
     try {
       writeCgroupFile(path.join(dir, w.file), w.value);
     } catch (err) {
@@ -89,6 +98,10 @@ export abstract class BaseCgroup implements CgroupHandle {
 
   /** The directories createFirst made (the cgroup2 one and parents), once it ran. */
   private early: string[] | null = null;
+  /** The cgroup2 directory createFirst made or found (create does not mkdir it again). */
+  private earlyDir: string | undefined;
+  /** Directories this handle's create made: nothing in them was set before (no list to read back). */
+  protected fresh: ReadonlySet<string> = new Set();
 
   /** Set configDevices from stored or caller-provided rules (validated). */
   setConfigDevices(rules: DeviceRule[] | undefined): void {
@@ -115,6 +128,7 @@ export abstract class BaseCgroup implements CgroupHandle {
     this.refuseBusy();
     const e = this.entries.find((x) => x.hierarchy.version === 2);
     this.early = e ? mkdirp(e.dir).created : [];
+    this.earlyDir = e?.dir;
   }
 
   /** Reusing an existing cgroup is fine (runc does) unless something already runs in it. */
@@ -199,12 +213,14 @@ export abstract class BaseCgroup implements CgroupHandle {
     try {
       let firstExisted = false;
       this.entries.forEach((e, i) => {
+        if (e.dir === this.earlyDir) return;
         const r = mkdirp(e.dir);
         created.push(...r.created);
         if (i === 0) firstExisted = r.existedLeaf;
       });
       // (after createFirst, which checked, the init may be in the cgroup already)
       if (firstExisted && !this.early) this.refuseBusy();
+      this.fresh = new Set(created);
       this.prepare(created, resources);
       // Device rules are enforced even without linux.resources once the creator passed linux.devices.
       if (resources || this.configDevices) this.apply(resources ?? {});

@@ -56,7 +56,9 @@ export class V1Cgroup extends BaseCgroup {
       if (resources.devices?.length) throw new ShoalError('CGROUP', 'cannot set devices: the devices cgroup v1 controller is not mounted on this host');
       return;
     }
-    applyWrites(e.dir, v1DeviceWrites(target, readIfExists(path.join(e.dir, 'devices.list'))));
+    // A directory create just made has only what it inherited: reset it without reading that.
+    const current = this.fresh.has(e.dir) ? undefined : readIfExists(path.join(e.dir, 'devices.list'));
+    applyWrites(e.dir, v1DeviceWrites(target, current));
   }
 
   /** The v1 hierarchy directory of `controller`; on hybrid hosts v2-only ones ("hugetlb") map to the unified dir if it offers them. */
