@@ -56,6 +56,47 @@ function collectMessages(schema, node, pattern, out, depth) {
   return out;
 }
 
+/**
+ * The end (exclusive) of the JSON literal that starts at code[start] ('{' or '['): strings are
+ * skipped with their escapes, brackets counted.
+ */
+function jsonLiteralEnd(code, start) {
+  let depth = 0;
+  for (let i = start; i < code.length; i++) {
+    const c = code[i];
+    if (c === '"') {
+      for (i++; code[i] !== '"'; i++) if (code[i] === '\\') i++;
+    } else if (c === '{' || c === '[') {
+      depth++;
+    } else if ((c === '}' || c === ']') && --depth === 0) {
+      return i + 1;
+    }
+  }
+  throw new Error('unterminated JSON literal in the generated validator');
+}
+
+/**
+ * Drop the generated module's schema constants that nothing refers to: ajv emits the schema of
+ * every compiled (sub)schema as an object literal, whole, though the code uses only a few (enum
+ * lists). Built at every start, they cost the module's load time and code-cache size.
+ */
+function dropUnusedSchemas(code) {
+  for (;;) {
+    let dropped = false;
+    for (const m of code.matchAll(/const (schema\d+) = /g)) {
+      const uses = code.match(new RegExp(`\\b${m[1]}\\b`, 'g')).length;
+      if (uses > 1) continue;
+      const from = m.index + m[0].length;
+      let end = jsonLiteralEnd(code, from);
+      if (code[end] !== ';') throw new Error(`${m[1]}: unexpected generated code`);
+      code = code.slice(0, m.index) + code.slice(end + 1);
+      dropped = true;
+      break;
+    }
+    if (!dropped) return code;
+  }
+}
+
 function main() {
   const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
   const ajv = new Ajv({
@@ -66,7 +107,7 @@ function main() {
     code: { source: true, esm: false, lines: false, optimize: true },
   });
   const validate = ajv.compile(schema);
-  let code = standaloneCode(ajv, validate);
+  let code = dropUnusedSchemas(standaloneCode(ajv, validate));
   const messages = collectMessages(schema, schema, '', {}, 0);
   code += `\nmodule.exports.messages = ${JSON.stringify(messages)};\n`;
   fs.mkdirSync(path.dirname(outFile), { recursive: true });

@@ -88,6 +88,9 @@ enum plan_op {
                                 (before mounts of the container's cgroup directories) */
   OP_CGROUPS_LATER = 62,     /* no args: only the cgroup2 directory exists at clone; the runtime
                                 sends 'K' once the others exist with their limits (see init.c) */
+  OP_AWAIT_CGROUP_DIRS = 64, /* no args (child phase, with CGROUPS_LATER): wait until the
+                                container's cgroup directories exist (before binds of them); the
+                                init joins them later, before hooks and READY */
   OP_REPORT_EXIT = 61,       /* no args (run mode): the helper holds the init's namespaces and
                                 reports its exit on the sync channel ("EXIT <code>") before it
                                 ends (a foreground run) */

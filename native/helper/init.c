@@ -87,9 +87,11 @@ static int n_cgroups = 0;
 static int clone_cgroup_fd = -1;
 /*
  * OP_CGROUPS_LATER: the runtime makes the cgroups while the init is set up. Only the cgroup2
- * directory (CLONE_INTO_CGROUP) exists at clone; the parent waits for the runtime's 'K' before it
- * opens the others, and hands the init its tasks files with the 'c' (SCM_RIGHTS), so the init
- * makes its mounts meanwhile and joins them just before it needs them (wait_cgroups).
+ * directory (CLONE_INTO_CGROUP) exists at clone. The runtime sends 'D' once the other
+ * directories exist (the parent passes it on as 'd': the init may bind them, wait_cgroup_dirs)
+ * and 'K' once they have their limits; the parent then opens their tasks files and hands them to
+ * the init with the 'c' (SCM_RIGHTS). The init makes its mounts, pivot_root included, meanwhile
+ * and joins just before it needs to be in them (wait_cgroups: hooks, cgroup namespace, READY).
  */
 static int cgroups_later = 0;
 /* cgroups[] entries from this index on were opened after the clone (cgroups_later). */
@@ -751,8 +753,24 @@ static const char *late_procs_path(int k) {
  * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
  * namespace, cgroup mounts, hooks, the scheduler and READY; a no-op after the first call.
  */
+/* With cgroups_later: whether the parent's 'd' (the cgroup directories exist) was read. */
+static int dirs_seen = 0;
+
+/*
+ * Wait until the container's cgroup directories exist (the parent's 'd', after the runtime's
+ * 'D'): a bind of them can be made before the runtime has set the limits and the init joins.
+ */
+static void wait_cgroup_dirs(void) {
+  if (go_fd < 0 || !cgroups_later || dirs_seen) return;
+  unsigned char c;
+  /* EOF: the parent failed (it reports the error) and kills us. */
+  if (read_full(go_fd, &c, 1) < 0 || c != 'd') _exit(1);
+  dirs_seen = 1;
+}
+
 static void wait_cgroups(void) {
   if (go_fd < 0) return;
+  wait_cgroup_dirs();
   struct err e = {0};
   if (!cgroups_later) {
     unsigned char c;
@@ -849,6 +867,7 @@ static void child(int fd, int clone_flags) {
       CHECK(mounts_apply(r, rootfs, userns, &e));
       break;
     case OP_AWAIT_CGROUPS: wait_cgroups(); break;
+    case OP_AWAIT_CGROUP_DIRS: wait_cgroup_dirs(); break;
     case OP_DEVICE: CHECK(device_create(r, rootfs, userns, &e)); break;
     case OP_SYMLINK: CHECK(symlink_create(r, rootfs, &e)); break;
     case OP_MKDIR: CHECK(mkdir_in_root(r, rootfs, &e)); break;
@@ -1092,8 +1111,11 @@ int main(int argc, char **argv) {
   unsigned char gob[5] = {'g', (unsigned char)pid, (unsigned char)(pid >> 8), (unsigned char)(pid >> 16), (unsigned char)(pid >> 24)};
   if (write_full(go[0], gob, sizeof gob) < 0) { fail(&e, "release init", errno, "", ""); kill_init(pid); die(&e); }
   if (cgroups_later) {
-    /* The runtime's 'K': the cgroups exist and have their limits. */
+    /* The runtime's 'D': the cgroup directories exist (the init may bind them: 'd'); then its
+     * 'K': they have their limits. */
     char k;
+    if (read_full(sync_fd, &k, 1) < 0 || k != 'D') { fail(&e, "wait for cgroups", errno, "", "the runtime did not make them"); kill_init(pid); die(&e); }
+    if (write_full(go[0], "d", 1) < 0) { fail(&e, "release init", errno, "", "cgroup directories"); kill_init(pid); die(&e); }
     if (read_full(sync_fd, &k, 1) < 0 || k != 'K') { fail(&e, "wait for cgroups", errno, "", "the runtime did not make them"); kill_init(pid); die(&e); }
     late_cgroups = n_cgroups;
     if (open_cgroups(&e, CGROUPS_REST) < 0) { kill_init(pid); die(&e); }

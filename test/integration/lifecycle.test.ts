@@ -272,8 +272,13 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
   if (spawnSync('strace', ['-V']).status !== 0) return assert.unreachable('strace is missing (the harness installs it)');
   await withCleanup(async (defer) => {
     const { root, work, bundle, id } = setup(defer, { args: ['true'] });
+    // The container sees its cgroups (binds of its directories on v1 and hybrid hosts).
+    const cfgFile = path.join(bundle, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    cfg.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
+    fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat,mount', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
@@ -293,6 +298,12 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     if (v2.length) assert.ok(first(new RegExp(`mkdir\\("${v2[0]}/${id}"`)) < planSent, 'the cgroup2 directory exists before the plan goes out');
     assert.ok(first(v1Mkdir) > planSent, 'the v1 directories are made after the plan went out');
     assert.ok(kSent > last(v1Mkdir), "'K' follows the last of them");
+    // 'D' says the directories exist (before the limits): the init may bind them from then on.
+    const dSent = first(/write\(\d+<(socket|UNIX)[^>]*>, "D", 1(\)| <unfinished)/);
+    const dRead = first(/read\(\d+<(socket|UNIX)[^>]*>, "D", 1\)|<\.\.\. read resumed>"D", 1\)/);
+    assert.ok(dSent > last(v1Mkdir) && dSent < kSent, `'D' between the last mkdir and 'K' (${dSent})`);
+    const bind = first(new RegExp(`mount\\("/sys/fs/cgroup/(?!unified/)[^"]*${id}", `));
+    assert.ok(bind > dRead && dRead > 0, `the init binds its cgroup directories after the helper read 'D' (${dRead}, ${bind})`);
     assert.ok(joined > kRead, 'the init joins its v1 cgroups after the helper read the K');
     const v1 = mountpointsOf('cgroup');
     for (const m of v1) {

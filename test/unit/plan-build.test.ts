@@ -56,7 +56,7 @@ test('buildPlan: how the process starts: exec.fifo (create), at once with an exi
   assert.not.ok(buildPlan(spec(), ctx({ reportExit: true })).has(Op.REPORT_EXIT), 'only a helper that stays (run mode) reports');
 });
 
-test('buildPlan: cgroups made while the init is set up: each procs file says its version, CGROUPS_LATER, and the init waits for its cgroups before mounting them', () => {
+test('buildPlan: cgroups made while the init is set up: each procs file says its version, CGROUPS_LATER, and the init waits for the directories (not the join) before binding them', () => {
   const hybrid = parseMountinfo([
     '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
     '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
@@ -73,13 +73,23 @@ test('buildPlan: cgroups made while the init is set up: each procs file says its
   ]);
   assert.ok(w.has(Op.CGROUPS_LATER));
   const ops = w.ops();
-  const wait = ops.indexOf(Op.AWAIT_CGROUPS);
+  const wait = ops.indexOf(Op.AWAIT_CGROUP_DIRS);
+  assert.not.ok(w.has(Op.AWAIT_CGROUPS), 'a bind of the directories does not wait for the join');
   const binds = w.argsOf(Op.MOUNT).filter((a) => a[0].startsWith('/sys/fs/cgroup/')).length;
   assert.is(binds, 2, 'one bind per v1 hierarchy');
   const mounts = ops.map((op, i) => [op, i] as const).filter(([op]) => op === Op.MOUNT).map(([, i]) => i);
   assert.ok(wait > mounts[0], 'the other mounts come first');
-  assert.ok(wait < mounts[1], 'the cgroup tmpfs and its binds wait for the cgroups');
-  assert.not.ok(buildPlan(cfg, ctx({ cgroup })).has(Op.CGROUPS_LATER), 'not unless asked (exec)');
+  assert.ok(wait < mounts[1], 'the cgroup tmpfs and its binds wait for the directories');
+  const direct = buildPlan(cfg, ctx({ cgroup }));
+  assert.not.ok(direct.has(Op.CGROUPS_LATER), 'not unless asked (exec)');
+  assert.ok(direct.has(Op.AWAIT_CGROUPS) && !direct.has(Op.AWAIT_CGROUP_DIRS), 'cgroups made first: the join is awaited');
+  // pure v2: a cgroup2 filesystem from a new cgroup namespace needs the init in its cgroup first.
+  const v2 = planCgroup({ id: 'c2', layout: parseMountinfo('30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n') });
+  const withNs = spec({ mounts: cfg.mounts, linux: { namespaces: [{ type: 'mount' }, { type: 'cgroup' }] } });
+  const v2ns = buildPlan(withNs, ctx({ cgroup: v2, cgroupsLater: true }));
+  assert.ok(v2ns.has(Op.AWAIT_CGROUPS) && !v2ns.has(Op.AWAIT_CGROUP_DIRS), 'cgroup namespace: the join first');
+  const v2bind = buildPlan(cfg, ctx({ cgroup: v2, cgroupsLater: true }));
+  assert.ok(v2bind.has(Op.AWAIT_CGROUP_DIRS) && !v2bind.has(Op.AWAIT_CGROUPS), 'a bind of the v2 directory: the directory');
 });
 
 test('parseMountOptions: recursive attributes go to mount_setattr, not to mount flags', () => {

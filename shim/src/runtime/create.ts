@@ -175,7 +175,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     }, !!o.startAtOnce);
     // (the plan is on its way: run's synchronous part wrote it)
     try {
-      createCgroup(cgOpts, planned);
+      createCgroup(cgOpts, planned, () => helper.cgroupDirsReady());
       helper.cgroupsReady();
     } catch (e) {
       running.catch(() => undefined); // the helper is aborted below: its run fails too

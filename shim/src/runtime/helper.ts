@@ -302,7 +302,13 @@ export class Helper implements HelperProcess {
     return this;
   }
 
-  /** A plan with CGROUPS_LATER: the cgroups exist now, with their limits. */
+  /** A plan with CGROUPS_LATER: the cgroup directories exist now (the init may bind them). */
+  cgroupDirsReady(): void {
+    // (no join yet: Node's thread has the limits to write, and the 'D' waits in the channel)
+    writeFd(this.job !== null ? native().spawnHelperChannel(this.job) : this.sync, 'D');
+  }
+
+  /** A plan with CGROUPS_LATER: the cgroups have their limits now (after cgroupDirsReady). */
   cgroupsReady(): void {
     this.ready();
     writeFd(this.sync, 'K');

@@ -205,10 +205,10 @@ export abstract class BaseCgroup implements CgroupHandle {
   protected abstract prepare(created: string[], resources: LinuxResources | undefined): void;
 
   /**
-   * Make the directories, prepare them and apply `resources`. On any failure, removes the
-   * directories it made and rethrows (a ShoalError naming the file and errno).
+   * Make the directories (then `onDirs`), prepare them and apply `resources`. On any failure,
+   * removes the directories it made and rethrows (a ShoalError naming the file and errno).
    */
-  create(resources: LinuxResources | undefined): void {
+  create(resources: LinuxResources | undefined, onDirs?: () => void): void {
     const created: string[] = [...(this.early ?? [])];
     try {
       let firstExisted = false;
@@ -221,6 +221,7 @@ export abstract class BaseCgroup implements CgroupHandle {
       // (after createFirst, which checked, the init may be in the cgroup already)
       if (firstExisted && !this.early) this.refuseBusy();
       this.fresh = new Set(created);
+      onDirs?.();
       this.prepare(created, resources);
       // Device rules are enforced even without linux.resources once the creator passed linux.devices.
       if (resources || this.configDevices) this.apply(resources ?? {});

@@ -55,11 +55,12 @@ function buildHandle(layout: CgroupLayout, paths: Map<string, string>): BaseCgro
  * memory/cpu/cpuset/pids resources. On failure nothing it created is left behind and a
  * ShoalError is thrown: CGROUP ("memory.limit_in_bytes: write 1000: EINVAL (invalid argument)"),
  * UNSUPPORTED (systemd driver) or INVALID_CONFIG / INVALID_ARGUMENT (bad path or id). `planned`
- * is planCgroup's handle for these options, when the caller has it already.
+ * is planCgroup's handle for these options, when the caller has it already; `onDirs` is called
+ * once every directory exists, before the limits are written.
  */
-export function createCgroup(opts: CreateCgroupOptions, planned: CgroupHandle = planCgroup(opts)): CgroupHandle {
+export function createCgroup(opts: CreateCgroupOptions, planned: CgroupHandle = planCgroup(opts), onDirs?: () => void): CgroupHandle {
   const handle = planned as BaseCgroup;
-  handle.create(opts.resources);
+  handle.create(opts.resources, onDirs);
   return handle;
 }
 

@@ -54,7 +54,8 @@ export interface PlanContext {
   reportExit?: boolean;
   /**
    * Only the cgroup2 directory exists yet: the runtime makes the rest while the init is set up,
-   * and says so with 'K' on the sync channel (Helper.cgroupsReady).
+   * and says so on the sync channel with 'D' once the directories exist (Helper.cgroupDirsReady)
+   * and 'K' once they have their limits (Helper.cgroupsReady).
    */
   cgroupsLater?: boolean;
   cgroup: CgroupHandle | null;
@@ -218,10 +219,13 @@ function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: bo
   const ro = o.flags & MS.RDONLY;
   const base = MS.NOSUID | MS.NODEV | MS.NOEXEC;
   const cg = ctx.cgroup;
-  // The container's cgroup directories must exist (and the init be in them) first.
-  if (cg) w.add(Op.AWAIT_CGROUPS);
+  // A bind of the container's cgroup directories needs them to exist (made while the init is set
+  // up: CGROUPS_LATER); a cgroup2 filesystem seen from a new cgroup namespace needs the init in
+  // its cgroup, limits and all, first.
+  const fsMount = !cg || (cg.mode === 'v2' && newCgroupNs);
+  if (cg) w.add(ctx.cgroupsLater && !fsMount ? Op.AWAIT_CGROUP_DIRS : Op.AWAIT_CGROUPS);
   if (!cg || cg.mode === 'v2') {
-    if (newCgroupNs || !cg) {
+    if (fsMount) {
       w.add(Op.MOUNT, 'cgroup2', m.destination, 'cgroup2', base | (o.flags & ~MS.BIND & ~MS.REC), o.propagation, '', 'fs');
     } else {
       w.add(Op.MOUNT, path.join('/sys/fs/cgroup', cg.path), m.destination, '', MS.BIND | MS.REC | base | ro, o.propagation, '', 'bind');

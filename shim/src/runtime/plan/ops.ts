@@ -56,6 +56,7 @@ export const Op = {
   REPORT_EXIT: 61,
   CGROUPS_LATER: 62,
   AWAIT_CGROUPS: 63,
+  AWAIT_CGROUP_DIRS: 64,
 } as const;
 
 export type OpCode = (typeof Op)[keyof typeof Op];
