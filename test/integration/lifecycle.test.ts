@@ -278,7 +278,7 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     cfg.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat,mount', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat,mount,rename', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
@@ -321,6 +321,9 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     }
     if (v2.length) assert.match(trace, /clone3\(\{flags=CLONE_NEWNS\|[^}]*CLONE_INTO_CGROUP[^}]*cgroup=\d+/, 'the init is cloned into its cgroup2 cgroup');
     assert.not.match(trace, new RegExp(`write\\(\\d+<[^>]*${id}/cgroup\\.procs>`), 'no pid written to a cgroup.procs of the container');
+    // The state is written twice: with the cgroup before it exists, then created with the pid.
+    const saves = lines.filter((l) => new RegExp(`rename\\("[^"]*/${id}/\\.state\\.\\d+", "[^"]*/${id}/state\\.json"`).test(l)).length;
+    assert.is(saves, 2, 'two state writes');
     await assertNoTraces(id, root, bundle);
   });
 });
@@ -396,8 +399,8 @@ test('foreground run with a terminal: shoal attaches to the pty before the proce
     const { root, bundle, id } = setup(defer, { terminal: true, args: ['sh', '-c', 'tty; echo from-the-tty; exit 5'] });
     const r = runInPty([process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id]);
     assert.is(r.code, 5, r.stdout + r.stderr);
-    assert.match(r.stdout, /^\/dev\/pts\/\d+$/m);
-    assert.match(r.stdout, /^from-the-tty$/m);
+    assert.match(r.stdout, /^\/dev\/pts\/\d+$/m, JSON.stringify(r.stdout));
+    assert.match(r.stdout, /^from-the-tty$/m, JSON.stringify(r.stdout));
     await assertNoTraces(id, root, bundle);
   });
 });

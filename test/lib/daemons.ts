@@ -841,8 +841,10 @@ export function runInPty(argv: string[], opts: { timeoutMs?: number; env?: NodeJ
   return {
     code: r.error || r.status === null ? -1 : r.status,
     signal: r.signal,
-    // Some terminal setups emit a NUL before the first output byte (seen with runc too).
-    stdout: (r.stdout ?? '').replace(/\r\n/g, '\n').replace(/\0/g, ''),
+    // `script` passes a NUL on to the session (seen with runc too): the container's terminal
+    // echoes it as "^@" (or it arrives raw), anywhere in the output. Those go first, then line
+    // ends are normalized.
+    stdout: (r.stdout ?? '').replace(/\0|\^@/g, '').replace(/\r\n/g, '\n'),
     stderr: (r.stderr ?? '') + (r.error ? `\n[runInPty] ${r.error.message}` : ''),
   };
 }

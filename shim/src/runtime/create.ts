@@ -160,13 +160,16 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     });
     trace('plan built');
     const running = helper.run(plan, {
+      // The pid is recorded with the created state (or before a hook runs): until then a crash
+      // leaves an init that is in its cgroup by the time it is ready (delete --force kills
+      // it there) or that ends by itself (the helper's channel closes).
       onPid: (pid) => {
         state.pid = pid;
         state.startTime = procStat(pid)?.startTime ?? 0;
-        o.store.save(state);
         o.onPid?.(pid);
       },
       onHooks: async () => {
+        o.store.save(state);
         const hs = hookState(state, 'creating');
         await runHooks('prestart', hooks.prestart, hs);
         await runHooks('createRuntime', hooks.createRuntime, hs);
