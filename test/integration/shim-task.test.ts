@@ -10,7 +10,11 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync, spawn, spawnSync } from 'child_process';
+import { StateStore } from '../../shim/src/runtime/state';
+import { containerCgroupOptions } from '../../shim/src/runtime/create';
+import { createCgroup } from '../../shim/src/runtime/cgroup/manager';
+import { cleanupDeadShim } from '../../shim/src/task/cleanup';
 import { native } from '../../shim/src/native';
 import { TaskService, Msg } from '../../shim/src/task/service';
 import { startOrphanReaper } from '../../shim/src/task/reaper';
@@ -84,6 +88,12 @@ test('create, start, wait, delete with stdout and stderr fifos', () =>
     assert.ok(pid > 0);
     assert.is((await svc.State({ id })).status, 1, 'CREATED');
     assert.is(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8'), String(pid));
+    // Held until Start on its helper's channel: no exec.fifo, the state written once as created.
+    assert.not.ok(fs.existsSync(path.join(root, id, 'exec.fifo')), 'no exec.fifo');
+    const saved = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8'));
+    assert.is(saved.phase, 'created');
+    assert.is(saved.pid, pid);
+    assert.is(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'shoal:[init]', 'waits before its exec');
     const outText = out.readAll(), errText = err.readAll();
     assert.is((await svc.Start({ id })).pid, pid);
     const w = await svc.Wait({ id });
@@ -235,6 +245,37 @@ test('delete a created container kills its init', () =>
     assert.is(d.exit_status, 137);
     assert.not.ok(fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), 'init gone');
     await svc.Shutdown({});
+  }));
+
+test('delete after a shim died in Create: the cgroup is found from the bundle and what runs in it is killed', () =>
+  withCleanup(async (defer) => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-shim-base-'));
+    defer(() => fs.rmSync(base, { recursive: true, force: true }));
+    const bundle = makeBundle({});
+    defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+    const id = uniqueId('shimdead');
+    const config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+    // What a Create that died before writing the state leaves: its directory, a cgroup, a process.
+    const store = new StateStore(path.join(base, 'ns1'));
+    store.reserve(id);
+    const cg = createCgroup(containerCgroupOptions(id, config));
+    defer(() => cg.destroy());
+    const sleeper = spawn('sleep', ['100'], { stdio: 'ignore' });
+    defer(() => sleeper.kill('SIGKILL'));
+    for (const f of cg.procsFiles()) fs.writeFileSync(f, String(sleeper.pid));
+    const gone = new Promise((r) => sleeper.once('exit', r));
+    const before = process.env.SHOAL_SHIM_STATE_ROOT;
+    process.env.SHOAL_SHIM_STATE_ROOT = base;
+    try {
+      await cleanupDeadShim({ id, namespace: 'ns1', bundle, warn: () => undefined });
+    } finally {
+      if (before === undefined) delete process.env.SHOAL_SHIM_STATE_ROOT;
+      else process.env.SHOAL_SHIM_STATE_ROOT = before;
+    }
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
+    assert.is(sleeper.signalCode, 'SIGKILL', 'the process in the cgroup was killed');
+    for (const d of cg.dirs()) assert.not.ok(fs.existsSync(d), `${d} removed`);
+    assert.not.ok(fs.existsSync(store.dir(id)), 'state directory removed');
   }));
 
 test('orphans re-parented to the subreaper are reaped on SIGCHLD, libuv children are not', async () => {

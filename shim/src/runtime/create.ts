@@ -39,7 +39,14 @@ export interface CreateOptions {
    * "creating".
    */
   startAtOnce?: boolean;
-  /** Called once the process's pid is known and recorded (before it can run). */
+  /**
+   * The caller stays until it starts the container, through `Created.release` (the shim): the
+   * process waits on the helper's channel instead of an exec.fifo, and the state is written once,
+   * created. A crash before that leaves no state: the caller cleans up from the bundle
+   * (cleanupDeadShim plans the cgroup from its config.json).
+   */
+  held?: boolean;
+  /** Called once the process's pid is known (before it can run). */
   onPid?: (pid: number) => void;
   warn: (msg: string) => void;
   /** The init's stdio (default: this process's own). */
@@ -49,7 +56,10 @@ export interface CreateOptions {
 /** A created container, with the helper still attached in "run" mode. */
 export interface Created {
   state: ContainerState;
-  /** With `startAtOnce`: lets a process with a terminal start, and records the container as created. */
+  /**
+   * With `startAtOnce`: lets a process with a terminal start, and records the container as
+   * created. With `held`: lets the created process start (its `start`).
+   */
   release?: () => void;
   /** The helper: in run mode it exits with the container's status. */
   helper: HelperProcess;
@@ -117,11 +127,12 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   const state = initialState(o.id, bundle, rootfs, config);
   let cgroup: CgroupHandle | null = null;
   try {
-    // Record the cgroup before it exists, so a crash at any point leaves it findable.
+    // Record the cgroup before it exists, so a crash at any point leaves it findable (a held
+    // create's caller finds it from the bundle).
     const cgOpts = containerCgroupOptions(o.id, config);
     const planned = planCgroup(cgOpts);
     state.cgroup = planned.toJSON();
-    o.store.save(state);
+    if (!o.held) o.store.save(state);
     // The cgroup2 directory first (the init is cloned into it); the rest of the cgroup is made
     // after the plan went out, while the helper clones the init and the init makes its mounts.
     createCgroupFirst(planned);
@@ -145,10 +156,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       mode: o.mode,
       bundle,
       rootfs,
-      execFifo: o.startAtOnce ? undefined : o.store.fifo(o.id),
+      execFifo: o.startAtOnce || o.held ? undefined : o.store.fifo(o.id),
       // With a terminal (shoal attaches to the pty first) or a pid file (written before the
-      // process runs, as runc does) the process waits for the go-ahead.
-      startSync: !!o.startAtOnce && (!!config.process.terminal || !!o.pidFile),
+      // process runs, as runc does) the process waits for the go-ahead; a held one until start.
+      startSync: o.startAtOnce ? !!config.process.terminal || !!o.pidFile : !!o.held,
       reportExit: !!o.startAtOnce,
       cgroup: planned,
       cgroupsLater: true,
@@ -193,7 +204,9 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     };
     if (!o.startAtOnce) {
       created();
-      return { state, helper: child, config };
+      if (!o.held) return { state, helper: child, config };
+      const h = helper;
+      return { state, helper: child, config, release: () => h.release() };
     }
     // A foreground run's process goes on at once (unless it waits for the go-ahead): it is
     // recorded as created by `release`, off the path to the container's first instruction.

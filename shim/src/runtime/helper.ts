@@ -290,11 +290,12 @@ export class Helper implements HelperProcess {
         throw setupError(line);
       }
     }
-    if (!foreground) {
+    if (!foreground && !this.waitsForGo) {
       this.closeSync();
       return this;
     }
-    // The helper reports the process's exit ("EXIT <code>") before it ends itself (init.c).
+    // The helper reports the process's exit ("EXIT <code>") before it ends itself (init.c); a
+    // process waiting for its go-ahead closes the channel at its exec (or its end).
     void this.next().then((line) => {
       if (line?.startsWith('EXIT ')) this.report(Number(line.slice(5)));
       this.closeSync();

@@ -7,7 +7,11 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import type { Spec } from '../../../spec/src/config';
+import { containerCgroupOptions } from '../runtime/create';
 import { deleteContainer } from '../runtime/delete';
+import { ShoalError } from '../runtime/errors';
+import { planCgroup } from '../runtime/cgroup/manager';
 import { StateStore } from '../runtime/state';
 import { unmountRootfs } from './rootfs';
 import { varint } from './service';
@@ -43,6 +47,31 @@ export function canConnect(socketPath: string, timeoutMs = 1000): Promise<boolea
   });
 }
 
+/** Whether the container has a state.json (a corrupt one counts: delete --force handles it). */
+function hasState(store: StateStore, id: string): boolean {
+  try {
+    store.load(id);
+    return true;
+  } catch (e) {
+    return !(e instanceof ShoalError && e.code === 'NOT_FOUND');
+  }
+}
+
+/** Kill and remove the cgroup the bundle's config.json gives the container (missing is fine). */
+async function removePlannedCgroup(bundle: string, id: string, warn: (m: string) => void): Promise<void> {
+  let config: Spec;
+  try {
+    config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+  } catch {
+    return; // no config: Create never got that far
+  }
+  try {
+    await planCgroup(containerCgroupOptions(id, config)).destroy();
+  } catch (e) {
+    warn(`remove cgroup of ${id}: ${(e as Error).message}`);
+  }
+}
+
 /** Cleans up after a dead shim and returns the DeleteResponse bytes. */
 export async function cleanupDeadShim(o: { id: string; namespace: string; bundle: string; warn: (m: string) => void }): Promise<Buffer> {
   let pid = 0;
@@ -58,8 +87,12 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   } catch {
     // the default root
   }
+  const store = new StateStore(root);
+  // The shim writes a container's state once it is created: a create the shim did not finish
+  // left none, and its cgroup (which kills whatever of it runs) is found from the bundle.
+  if (!hasState(store, o.id)) await removePlannedCgroup(o.bundle, o.id, o.warn);
   try {
-    await deleteContainer(new StateStore(root), o.id, true, o.warn);
+    await deleteContainer(store, o.id, true, o.warn);
   } catch (e) {
     o.warn(`delete ${o.id}: ${(e as Error).message}`);
   }

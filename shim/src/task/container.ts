@@ -7,13 +7,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Process as OciProcess } from '../../../spec/src/config';
 import { native } from '../native';
-import { createContainer } from '../runtime/create';
+import { createContainer, hookState, type Created } from '../runtime/create';
+import { runHooks } from '../runtime/hooks';
 import { deleteContainer } from '../runtime/delete';
 import { ShoalError } from '../runtime/errors';
 import { execProcess } from '../runtime/exec';
 import { killContainer } from '../runtime/kill';
 import { containerPids, setPaused } from '../runtime/pause';
-import { startContainer } from '../runtime/start';
 import { StateStore } from '../runtime/state';
 import { updateContainer } from '../runtime/update';
 import type { LinuxResources } from '../../../spec/src/config';
@@ -74,6 +74,8 @@ export class Container {
   /** Exec processes by exec id. */
   readonly execs = new Map<string, ShimProcess>();
   private stopOom: () => void = () => undefined;
+  /** The held create, until Start lets its process go. */
+  private created: Created | undefined;
 
   private constructor(
     readonly init: ShimProcess,
@@ -117,10 +119,13 @@ export class Container {
       await mountRootfs(p.rootfs, rootfs);
     }
     const init = new ShimProcess(p.id, '', { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal });
+    let created: Created | undefined;
     try {
+      // Held: the init waits on its helper's channel for Start (no exec.fifo), and the state is
+      // written once; `delete` after a crash finds the cgroup from the bundle (cleanupDeadShim).
       await launch(init, ctx, options, async (io, consoleSocket) => {
-        const c = await createContainer({ store: ctx.store, id: p.id, bundle, mode: 'create', consoleSocket, stdio: io.stdio, warn: ctx.warn, noPivot: options.noPivotRoot });
-        return c.state.pid;
+        created = await createContainer({ store: ctx.store, id: p.id, bundle, mode: 'create', held: true, consoleSocket, stdio: io.stdio, warn: ctx.warn, noPivot: options.noPivotRoot });
+        return created.state.pid;
       });
       // `delete` (shim unreachable) reports this pid, like runc's shim with its init.pid.
       fs.writeFileSync(path.join(bundle, 'init.pid'), String(init.pid));
@@ -128,7 +133,9 @@ export class Container {
       if (mounted) await unmountRootfs(rootfs);
       throw e;
     }
-    return new Container(init, bundle, ctx, mounted, options);
+    const c = new Container(init, bundle, ctx, mounted, options);
+    c.created = created;
+    return c;
   }
 
   /** Publishes OOM kills through `onOom` from now until the container is deleted. */
@@ -164,8 +171,12 @@ export class Container {
     const p = this.process(execId);
     p.check('start');
     if (p === this.init) {
+      const c = this.created;
+      this.created = undefined;
+      if (!c?.release) throw new ShoalError('INVALID_STATE', `container ${this.id}: already started`);
+      c.release();
       // Awaited so that an async poststart (hooks off the event loop) is waited for too.
-      await startContainer(this.ctx.store, this.id, this.ctx.warn);
+      await runHooks('poststart', c.config.hooks?.poststart, hookState(c.state, 'running'), { warnOnly: true, warn: this.ctx.warn });
     } else {
       this.init.check('exec');
       await launch(p, this.ctx, this.options, async (io, consoleSocket) => {
