@@ -5,16 +5,25 @@
  * ~0.5 ms per module file on resolution, reading and compiling; the CLI's hot path touches ~40 of
  * them, which is most of the gap to runc. Built-in modules and native addons stay real requires.
  *
- * usage: node scripts/bundle.js <entry.js> <out.js>
+ * usage: node scripts/bundle.js <entry.js> <out.js> [--slots CMD,... --value-flags FLAG,...]
+ *
+ * --slots: the program's commands (its first argument that is neither a flag nor the value of
+ * one of --value-flags) that each get a code cache of their own; other runs share one.
  */
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const { builtinModules } = require('module');
 
-const [entryArg, outArg] = process.argv.slice(2);
+const [entryArg, outArg, ...rest] = process.argv.slice(2);
+const option = (name) => {
+  const i = rest.indexOf(name);
+  return i >= 0 && rest[i + 1] ? rest[i + 1].split(',').filter(Boolean) : [];
+};
+const slots = option('--slots');
+const valueFlags = option('--value-flags');
 if (!entryArg || !outArg) {
-  process.stderr.write('usage: node scripts/bundle.js <entry.js> <out.js>\n');
+  process.stderr.write('usage: node scripts/bundle.js <entry.js> <out.js> [--slots CMD,... --value-flags FLAG,...]\n');
   process.exit(2);
 }
 const entry = path.resolve(entryArg);
@@ -91,14 +100,29 @@ const loader = `#!/usr/bin/env node
 // globalThis[Symbol.for('shoal.codeCache')].cover(name), and a cache whose first line (the
 // commands it covers) lacks that name is rewritten at exit (or at .flush()). V8 serialises what
 // the cache already held too, so the cache grows to the union of the commands run, each costing
-// one rewrite.
+// one rewrite. Each of the program's main commands has a cache of its own (the loader reads the
+// command from the arguments), so that a short command does not deserialise what a long one
+// compiled.
 const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
 const file = path.join(__dirname, ${JSON.stringify(bundleName)});
 let flagsHash = 0;
 for (const c of process.execArgv.join(' ')) flagsHash = (Math.imul(flagsHash, 31) + c.charCodeAt(0)) | 0;
-const cacheFile = file + (flagsHash ? '.' + (flagsHash >>> 0).toString(16) : '') + '.cache';
+let slot = '';
+{
+  const slots = ${JSON.stringify(slots)}, valueFlags = ${JSON.stringify(valueFlags)};
+  const a = process.argv;
+  for (let i = 2; i < a.length && slots.length; i++) {
+    if (a[i].startsWith('-')) {
+      if (!a[i].includes('=') && valueFlags.includes(a[i].replace(/^-+/, ''))) i++;
+      continue;
+    }
+    if (slots.includes(a[i])) slot = a[i];
+    break;
+  }
+}
+const cacheFile = file + (flagsHash ? '.' + (flagsHash >>> 0).toString(16) : '') + (slot ? '.' + slot : '') + '.cache';
 let cachedData;
 let covered = [];
 try {

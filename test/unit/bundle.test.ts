@@ -5,11 +5,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
+import { CACHED_COMMANDS, GLOBAL_FLAGS } from '../../shim/src/cli/args';
 
 const BUNDLER = path.join(__dirname, '../../../scripts/bundle.js');
 
 /** A two-module program: `out.js [name]` covers `name` in the code cache and prints a result. */
-function makeProgram(): { dir: string; out: string; cache: string } {
+function makeProgram(bundlerArgs: string[] = []): { dir: string; out: string; cache: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-bundle-'));
   fs.writeFileSync(path.join(dir, 'lib.js'), 'exports.twice = (x) => x * 2;\n');
   fs.writeFileSync(
@@ -27,7 +28,7 @@ if (process.argv[3] === 'flush') {
 `,
   );
   const out = path.join(dir, 'out.js');
-  const r = spawnSync(process.execPath, [BUNDLER, path.join(dir, 'entry.js'), out], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BUNDLER, path.join(dir, 'entry.js'), out, ...bundlerArgs], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   return { dir, out, cache: path.join(dir, 'out.bundle.js.cache') };
 }
@@ -96,6 +97,37 @@ test('a cache V8 rejects (corrupt, or from another Node) is replaced, and covers
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('with --slots, each named command has a cache of its own, found past the global flags', () => {
+  const { dir, out, cache } = makeProgram(['--slots', 'run,state', '--value-flags', 'root,log']);
+  const slotCache = (name: string) => path.join(dir, `out.bundle.js.${name}.cache`);
+  try {
+    // (the program covers its first argument: the command here)
+    runProgram(out, 'run');
+    assert.ok(fs.existsSync(slotCache('run')), 'run has its own cache');
+    assert.is(covered(slotCache('run')), 'run');
+    assert.not.ok(fs.existsSync(cache), 'the shared cache is not written for it');
+    const r = spawnSync(process.execPath, [out, '--root', '/x', '--log=/y', '--debug', 'state', 'id'], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.ok(fs.existsSync(slotCache('state')), 'the command after the global flags and their values');
+    runProgram(out, 'list');
+    assert.is(covered(cache), 'list', 'a command without a slot uses the shared cache');
+    const runStamp = stamp(slotCache('run'));
+    runProgram(out, 'run');
+    assert.is(stamp(slotCache('run')), runStamp, "run's cache is accepted as it is");
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.cache')).sort(), ['out.bundle.js.cache', 'out.bundle.js.run.cache', 'out.bundle.js.state.cache']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('package.json gives the CLI bundle a slot per hot command and the string-valued global flags', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../package.json'), 'utf8'));
+  const m = /scripts\/bundle\.js build\/shim\/src\/cli\/main\.js build\/shoal\.js --slots (\S+) --value-flags (\S+)/.exec(pkg.scripts['build:ts']);
+  assert.ok(m, pkg.scripts['build:ts']);
+  assert.equal(m![1].split(','), [...CACHED_COMMANDS]);
+  assert.equal(m![2].split(','), GLOBAL_FLAGS.filter((f) => f.type === 'string').map((f) => f.name));
 });
 
 test.run();

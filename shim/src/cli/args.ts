@@ -80,3 +80,24 @@ export function requireId(p: Parsed, cmd: string): string {
   if (p.args.length < 1) throw new ShoalError('INVALID_ARGUMENT', `"${cmd}" requires a container id`);
   return p.args[0];
 }
+
+/** shoal's global flags (before the command). */
+export const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: 'root', type: 'string' },
+  { name: 'log', type: 'string' },
+  { name: 'log-format', type: 'string' },
+  { name: 'debug', type: 'bool' },
+  { name: 'systemd-cgroup', type: 'bool' },
+  { name: 'rootless', type: 'string' },
+  { name: 'criu', type: 'string' },
+  { name: 'version', alias: 'v', type: 'bool' },
+  { name: 'help', alias: 'h', type: 'bool' },
+];
+
+/**
+ * The commands on the hot path of docker, containerd's runc shim and podman: each has a code
+ * cache of its own (scripts/bundle.js --slots, in package.json with the string-valued global
+ * flags; a unit test keeps the three in step), extended to cover the command the first time it
+ * runs, so it starts with its functions already compiled. Other commands share one cache.
+ */
+export const CACHED_COMMANDS: readonly string[] = ['create', 'start', 'run', 'state', 'kill', 'delete', 'exec'];

@@ -3,7 +3,7 @@
  * shoal: a runc-compatible OCI runtime. Parses the global flags, then loads only the module of
  * the subcommand (start-up time is what callers feel), which makes one call into runtime/.
  */
-import { parseArgs, str, bool } from './args';
+import { parseArgs, str, bool, GLOBAL_FLAGS, CACHED_COMMANDS } from './args';
 import { makeContext, Context } from './context';
 import { ShoalError } from '../runtime/errors';
 import { SPEC_VERSION, VERSION } from '../version';
@@ -37,13 +37,8 @@ const COMMANDS: Record<string, () => Command> = {
 
 const NOT_YET: string[] = [];
 
-/**
- * The commands on the hot path of docker, containerd's runc shim and podman: the bundle loader's
- * code cache (scripts/bundle.js) is extended to cover each of them the first time it runs, so
- * they start with their functions already compiled. Rarely used commands stay out of it, since
- * every process pays for deserialising the whole cache.
- */
-const CACHED = new Set(['create', 'start', 'run', 'state', 'kill', 'delete', 'exec']);
+/** The hot commands (see CACHED_COMMANDS): each covered by its own code cache. */
+const CACHED = new Set(CACHED_COMMANDS);
 
 /** The loader's code-cache control; absent when main.js runs unbundled. */
 const codeCache = (globalThis as { [k: symbol]: { cover(name: string): void; flush(): void } | undefined })[Symbol.for('shoal.codeCache')];
@@ -69,17 +64,7 @@ global options:
 
 async function main(argv: string[]): Promise<number> {
   trace('node started, cli loaded');
-  const g = parseArgs(argv, [
-    { name: 'root', type: 'string' },
-    { name: 'log', type: 'string' },
-    { name: 'log-format', type: 'string' },
-    { name: 'debug', type: 'bool' },
-    { name: 'systemd-cgroup', type: 'bool' },
-    { name: 'rootless', type: 'string' },
-    { name: 'criu', type: 'string' },
-    { name: 'version', alias: 'v', type: 'bool' },
-    { name: 'help', alias: 'h', type: 'bool' },
-  ]);
+  const g = parseArgs(argv, GLOBAL_FLAGS);
   if (bool(g, 'version')) {
     stdout(`shoal version ${VERSION}\nspec: ${SPEC_VERSION}\n`);
     return 0;
