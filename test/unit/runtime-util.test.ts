@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import * as fs from 'fs';
 import { isoTime } from '../../shim/src/runtime/time';
 
 test('isoTime formats like Date.prototype.toISOString', () => {
@@ -30,6 +31,31 @@ test('writeFd into a pipe whose reader is gone returns quietly (EPIPE), like a C
   const r = spawnSync('sh', ['-c', `"${process.execPath}" -e '${script.replace(/'/g, `'\\''`)}' | head -c 10 >/dev/null`], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /done/);
+});
+
+test('forwardSignals: a signal goes to the container process; once stopped, it acts on this process as without a handler', () => {
+  const mod = path.join(__dirname, '../../shim/src/cli/forward.js');
+  const script = (stop: boolean) => `const { forwardSignals } = require(${JSON.stringify(mod)});
+const { spawn } = require('child_process');
+const target = spawn('sleep', ['30'], { stdio: 'ignore' });
+target.on('exit', (code, sig) => { process.stdout.write('target ' + sig + '\\n'); process.exit(0); });
+const f = forwardSignals(target.pid);
+${stop ? 'f.stop();' : ''}
+process.stdout.write('pid ' + target.pid + '\\n');
+process.kill(process.pid, 'SIGTERM');
+setTimeout(() => { process.stdout.write('survived\\n'); target.kill('SIGKILL'); }, 2000);`;
+  const on = spawnSync(process.execPath, ['-e', script(false)], { encoding: 'utf8', timeout: 10_000 });
+  assert.is(on.status, 0, on.stderr);
+  assert.match(on.stdout, /^target SIGTERM$/m, 'forwarded');
+  const off = spawnSync(process.execPath, ['-e', script(true)], { encoding: 'utf8', timeout: 10_000 });
+  const pid = Number(/^pid (\d+)$/m.exec(off.stdout)?.[1]);
+  try {
+    assert.is(off.signal, 'SIGTERM', 'this process ends by the signal');
+    assert.not.match(off.stdout, /survived|target/);
+    assert.ok(pid > 0 && fs.existsSync(`/proc/${pid}`), 'the container process was not signalled');
+  } finally {
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+  }
 });
 
 test.run();
