@@ -748,11 +748,6 @@ static const char *late_procs_path(int k) {
   return "";
 }
 
-/*
- * Wait until the parent has placed us in our cgroups (its 'c'), then apply what depends on them:
- * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
- * namespace, cgroup mounts, hooks, the scheduler and READY; a no-op after the first call.
- */
 /* With cgroups_later: whether the parent's 'd' (the cgroup directories exist) was read. */
 static int dirs_seen = 0;
 
@@ -768,6 +763,12 @@ static void wait_cgroup_dirs(void) {
   dirs_seen = 1;
 }
 
+/*
+ * Wait until the parent has placed us in our cgroups (its 'c'), then apply what depends on them:
+ * execCPUAffinity.final (joining a cpuset resets the affinity). Called before the cgroup
+ * namespace, cgroup mounts that need the join, hooks, the scheduler and READY; a no-op after the
+ * first call.
+ */
 static void wait_cgroups(void) {
   if (go_fd < 0) return;
   wait_cgroup_dirs();
