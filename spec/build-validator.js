@@ -81,20 +81,14 @@ function jsonLiteralEnd(code, start) {
  * lists). Built at every start, they cost the module's load time and code-cache size.
  */
 function dropUnusedSchemas(code) {
-  for (;;) {
-    let dropped = false;
-    for (const m of code.matchAll(/const (schema\d+) = /g)) {
-      const uses = code.match(new RegExp(`\\b${m[1]}\\b`, 'g')).length;
-      if (uses > 1) continue;
-      const from = m.index + m[0].length;
-      let end = jsonLiteralEnd(code, from);
-      if (code[end] !== ';') throw new Error(`${m[1]}: unexpected generated code`);
-      code = code.slice(0, m.index) + code.slice(end + 1);
-      dropped = true;
-      break;
-    }
-    if (!dropped) return code;
+  // Last first, so that the earlier matches' offsets stay valid (a literal names no other constant).
+  for (const m of [...code.matchAll(/const (schema\d+) = /g)].reverse()) {
+    if (code.match(new RegExp(`\\b${m[1]}\\b`, 'g')).length > 1) continue;
+    const end = jsonLiteralEnd(code, m.index + m[0].length);
+    if (code[end] !== ';') throw new Error(`${m[1]}: unexpected generated code`);
+    code = code.slice(0, m.index) + code.slice(end + 1);
   }
+  return code;
 }
 
 function main() {

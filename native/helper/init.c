@@ -249,36 +249,35 @@ static int open_cgroups(struct err *e, int which) {
       memcpy(dir, procs, (size_t)(slash - procs));
       dir[slash - procs] = 0;
     }
-    /* A v1 hierarchy by the plan: its tasks file at once (the init writes "0" to it itself). */
-    if (fits && r->argc > 1 && strcmp(r->argv[1], "1") == 0) {
-      strcat(dir, "/tasks");
-      int t = open(dir, O_WRONLY | O_CLOEXEC);
-      dir[slash - procs] = 0;
-      if (t >= 0) {
-        cgroups[n_cgroups].fd = t;
-        cgroups[n_cgroups].how = JOIN_SELF;
-        cgroups[n_cgroups].path = procs;
-        n_cgroups++;
-        continue;
+    /* A v1 hierarchy (the plan says "1", or the filesystem says so): the init writes "0" to its
+     * tasks file itself. The plan's word saves opening cgroup.procs to ask. */
+    int fd = -1, how = JOIN_PARENT;
+    int v1 = r->argc > 1 && strcmp(r->argv[1], "1") == 0;
+    if (!v1) {
+      fd = open(procs, O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return fail(e, "join cgroup", errno, procs, "");
+      struct statfs sf;
+      if (fits && fstatfs(fd, &sf) == 0) {
+        if (sf.f_type == CGROUP_SUPER_MAGIC) {
+          v1 = 1;
+        } else if (sf.f_type == CGROUP2_SUPER_MAGIC && clone_cgroup_fd < 0) {
+          clone_cgroup_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          if (clone_cgroup_fd >= 0) how = JOIN_CLONE;
+        }
       }
     }
-    int fd = open(procs, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return fail(e, "join cgroup", errno, procs, "");
-    int how = JOIN_PARENT;
-    struct statfs sf;
-    if (fits && fstatfs(fd, &sf) == 0) {
-      if (sf.f_type == CGROUP_SUPER_MAGIC) {
-        strcat(dir, "/tasks");
-        int t = open(dir, O_WRONLY | O_CLOEXEC);
-        if (t >= 0) {
-          close(fd);
-          fd = t;
-          how = JOIN_SELF;
-        }
-      } else if (sf.f_type == CGROUP2_SUPER_MAGIC && clone_cgroup_fd < 0) {
-        clone_cgroup_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (clone_cgroup_fd >= 0) how = JOIN_CLONE;
+    if (v1 && fits) {
+      strcat(dir, "/tasks");
+      int t = open(dir, O_WRONLY | O_CLOEXEC);
+      if (t >= 0) {
+        if (fd >= 0) close(fd);
+        fd = t;
+        how = JOIN_SELF;
       }
+    }
+    if (fd < 0) {
+      fd = open(procs, O_WRONLY | O_CLOEXEC); /* no tasks file: the parent writes the pid */
+      if (fd < 0) return fail(e, "join cgroup", errno, procs, "");
     }
     cgroups[n_cgroups].fd = fd;
     cgroups[n_cgroups].how = how;
@@ -773,34 +772,29 @@ static void wait_cgroups(void) {
   if (go_fd < 0) return;
   wait_cgroup_dirs();
   struct err e = {0};
-  if (!cgroups_later) {
-    unsigned char c;
-    /* EOF: the parent failed (it reports the error) and kills us. */
-    if (read_full(go_fd, &c, 1) < 0 || c != 'c') _exit(1);
-  } else {
-    /* 'c', then for each tasks file passed along the index of its cgroups[] entry. */
-    unsigned char msg[1 + 64];
-    union { struct cmsghdr h; char buf[CMSG_SPACE(64 * sizeof(int))]; } ctl;
-    struct iovec iov = {msg, sizeof msg};
-    struct msghdr mh = {0};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof ctl.buf;
-    ssize_t got;
-    do got = recvmsg(go_fd, &mh, MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
-    if (got < 1 || msg[0] != 'c') _exit(1);
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    int nfd = cm && cm->cmsg_type == SCM_RIGHTS ? (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
-    int fds[64];
-    if (nfd > 0) memcpy(fds, CMSG_DATA(cm), (size_t)nfd * sizeof(int));
-    for (int i = 0; i < nfd; i++) {
-      if (write(fds[i], "0", 1) != 1) {
-        fail(&e, "join cgroup", errno, i + 1 < got ? late_procs_path(msg[i + 1]) : "", "tasks");
-        die(&e);
-      }
-      close(fds[i]);
+  /* 'c', then for each tasks file passed along (cgroups_later) the index of its cgroups[] entry. */
+  unsigned char msg[1 + 64];
+  union { struct cmsghdr h; char buf[CMSG_SPACE(64 * sizeof(int))]; } ctl;
+  struct iovec iov = {msg, sizeof msg};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl.buf;
+  mh.msg_controllen = sizeof ctl.buf;
+  ssize_t got;
+  do got = recvmsg(go_fd, &mh, MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
+  /* EOF: the parent failed (it reports the error) and kills us. */
+  if (got < 1 || msg[0] != 'c') _exit(1);
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  int nfd = cm && cm->cmsg_type == SCM_RIGHTS ? (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
+  int fds[64];
+  if (nfd > 0) memcpy(fds, CMSG_DATA(cm), (size_t)nfd * sizeof(int));
+  for (int i = 0; i < nfd; i++) {
+    if (write(fds[i], "0", 1) != 1) {
+      fail(&e, "join cgroup", errno, i + 1 < got ? late_procs_path(msg[i + 1]) : "", "tasks");
+      die(&e);
     }
+    close(fds[i]);
   }
   close(go_fd);
   go_fd = -1;

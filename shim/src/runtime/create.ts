@@ -204,13 +204,10 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
     };
     if (!o.startAtOnce) {
       created();
-      if (!o.held) return { state, helper: child, config };
-      const h = helper;
-      return { state, helper: child, config, release: () => h.release() };
+      return { state, helper: child, config, release: o.held ? () => helper.release() : undefined };
     }
     // A foreground run's process goes on at once (unless it waits for the go-ahead): it is
     // recorded as created by `release`, off the path to the container's first instruction.
-    const h = helper;
     return {
       state,
       helper: child,
@@ -218,7 +215,7 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
       release: () => {
         // Recorded first: a process that waits for the go-ahead runs only once it is recorded.
         created();
-        h.release();
+        helper.release();
       },
     };
   } catch (e) {

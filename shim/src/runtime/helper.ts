@@ -148,6 +148,15 @@ export class Helper implements HelperProcess {
     trace('helper joined');
   }
 
+  /**
+   * The sync channel, also while the start still runs on the spawner thread (what is written
+   * waits there for the helper; a write into a start that failed is an EPIPE, which writeFd
+   * ignores, and the failure shows at the join).
+   */
+  private channel(): number {
+    return this.job !== null ? native().spawnHelperChannel(this.job) : this.sync;
+  }
+
   /** Take over a started helper: its pid, pidfd and sync channel, and follow its exit. */
   private adopt(r: SpawnedHelper): void {
     keepCopy(r.exeFd);
@@ -255,16 +264,11 @@ export class Helper implements HelperProcess {
   async run(plan: PlanWriter, events: HelperEvents, foreground = false): Promise<HelperProcess> {
     const bytes = plan.encode();
     this.waitsForGo = plan.has(Op.START_SYNC);
-    if (this.job !== null) {
-      // Still starting on the spawner thread: the plan waits in the channel for it, and the join
-      // comes after the caller's synchronous work (the cgroup): a failed start shows there, or
-      // below. (A write into a channel whose start failed is an EPIPE, which writeFd ignores.)
-      writeFd(native().spawnHelperChannel(this.job), bytes);
-      await null;
-      this.ready();
-    } else {
-      writeFd(this.sync, bytes);
-    }
+    // A start still running on the spawner thread is joined after the caller's synchronous work
+    // (the cgroup), the plan waiting in the channel meanwhile: a failed start shows there, or here.
+    writeFd(this.channel(), bytes);
+    await null;
+    this.ready();
     let pidSeen = false;
     for (;;) {
       const line = await this.next();
@@ -305,8 +309,7 @@ export class Helper implements HelperProcess {
 
   /** A plan with CGROUPS_LATER: the cgroup directories exist now (the init may bind them). */
   cgroupDirsReady(): void {
-    // (no join yet: Node's thread has the limits to write, and the 'D' waits in the channel)
-    writeFd(this.job !== null ? native().spawnHelperChannel(this.job) : this.sync, 'D');
+    writeFd(this.channel(), 'D'); // (no join yet: Node's thread has the limits to write)
   }
 
   /** A plan with CGROUPS_LATER: the cgroups have their limits now (after cgroupDirsReady). */

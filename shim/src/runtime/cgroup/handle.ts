@@ -49,8 +49,9 @@ export function applyWrites(dir: string, writes: CgroupWrite[]): void {
   const plain = (w: CgroupWrite) => !w.optional && !w.fallback && !w.retryAfter;
   for (let i = 0; i < writes.length; i++) {
     const w = writes[i];
-    // A run of plain writes to one file (the device rules) shares one descriptor.
-    if (plain(w) && i + 1 < writes.length && writes[i + 1].file === w.file && plain(writes[i + 1])) {
+    // A plain write, and the plain ones to the same file after it (the device rules), go through
+    // one descriptor.
+    if (plain(w)) {
       const values = [w.value];
       while (i + 1 < writes.length && writes[i + 1].file === w.file && plain(writes[i + 1])) values.push(writes[++i].value);
       writeCgroupValues(path.join(dir, w.file), values);
@@ -98,8 +99,6 @@ export abstract class BaseCgroup implements CgroupHandle {
 
   /** The directories createFirst made (the cgroup2 one and parents), once it ran. */
   private early: string[] | null = null;
-  /** The cgroup2 directory createFirst made or found (create does not mkdir it again). */
-  private earlyDir: string | undefined;
   /** Directories this handle's create made: nothing in them was set before (no list to read back). */
   protected fresh: ReadonlySet<string> = new Set();
 
@@ -128,7 +127,6 @@ export abstract class BaseCgroup implements CgroupHandle {
     this.refuseBusy();
     const e = this.entries.find((x) => x.hierarchy.version === 2);
     this.early = e ? mkdirp(e.dir).created : [];
-    this.earlyDir = e?.dir;
   }
 
   /** Reusing an existing cgroup is fine (runc does) unless something already runs in it. */
@@ -213,7 +211,7 @@ export abstract class BaseCgroup implements CgroupHandle {
     try {
       let firstExisted = false;
       this.entries.forEach((e, i) => {
-        if (e.dir === this.earlyDir) return;
+        if (this.early && e.hierarchy.version === 2) return; // made by createFirst
         const r = mkdirp(e.dir);
         created.push(...r.created);
         if (i === 0) firstExisted = r.existedLeaf;
