@@ -38,6 +38,12 @@ export interface NativeBinding {
   pidfdWaitExit(fd: number): ExitInfo | null;
   /** close(2). */
   closeFd(fd: number): void;
+  /**
+   * renameat2(RENAME_EXCHANGE): swaps two existing names atomically (EINVAL where the filesystem
+   * cannot). Replacing a file this way, then unlinking the old one, spares ext4 the immediate
+   * block allocation that a rename over an existing file forces (auto_da_alloc).
+   */
+  renameExchange(a: string, b: string): void;
   /** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this process. */
   setChildSubreaper(on: boolean): void;
   /**

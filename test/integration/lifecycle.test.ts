@@ -278,7 +278,7 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     cfg.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat,mount,rename', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat,mount,rename,renameat2', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
@@ -321,9 +321,13 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     }
     if (v2.length) assert.match(trace, /clone3\(\{flags=CLONE_NEWNS\|[^}]*CLONE_INTO_CGROUP[^}]*cgroup=\d+/, 'the init is cloned into its cgroup2 cgroup');
     assert.not.match(trace, new RegExp(`write\\(\\d+<[^>]*${id}/cgroup\\.procs>`), 'no pid written to a cgroup.procs of the container');
-    // The state is written twice: with the cgroup before it exists, then created with the pid.
-    const saves = lines.filter((l) => new RegExp(`rename\\("[^"]*/${id}/\\.state\\.\\d+", "[^"]*/${id}/state\\.json"`).test(l)).length;
-    assert.is(saves, 2, 'two state writes');
+    // The state is written twice: with the cgroup before it exists (renamed into place), then
+    // created with the pid, swapped with the first (a rename over it makes ext4 write it at once).
+    const tmpToState = `\\("[^"]*/${id}/\\.state\\.\\d+", "[^"]*/${id}/state\\.json"`;
+    const renames = lines.filter((l) => new RegExp(`rename${tmpToState}`).test(l)).length;
+    const swaps = lines.filter((l) => new RegExp(`renameat2\\(AT_FDCWD(<[^>]*>)?, "[^"]*/${id}/\\.state\\.\\d+", AT_FDCWD(<[^>]*>)?, "[^"]*/${id}/state\\.json", RENAME_EXCHANGE\\) = 0`).test(l)).length;
+    assert.is(renames, 1, 'one state written by a rename, into the fresh directory');
+    assert.is(swaps, 1, 'one state written by an exchange with the old one');
     await assertNoTraces(id, root, bundle);
   });
 });

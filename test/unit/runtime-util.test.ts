@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as fs from 'fs';
 import { isoTime } from '../../shim/src/runtime/time';
+import { StateStore, type ContainerState } from '../../shim/src/runtime/state';
 
 test('isoTime formats like Date.prototype.toISOString', () => {
   for (const ms of [0, 1, 999, 1_700_000_000_123, 253402300799999, Date.now()]) {
@@ -55,6 +56,40 @@ setTimeout(() => { process.stdout.write('survived\\n'); target.kill('SIGKILL'); 
     assert.ok(pid > 0 && fs.existsSync(`/proc/${pid}`), 'the container process was not signalled');
   } finally {
     if (pid > 0) process.kill(pid, 'SIGKILL');
+  }
+});
+
+test('StateStore.save: a fresh directory gets its state by a rename, a later save swaps it in; no temp file stays', () => {
+  const root = fs.mkdtempSync('/tmp/shoal-store-');
+  try {
+    const store = new StateStore(root);
+    const st = (n: number) => ({ id: 'c1', pid: n } as unknown as ContainerState);
+    const file = path.join(root, 'c1', 'state.json');
+    store.reserve('c1');
+    store.save(st(1));
+    const first = fs.statSync(file).ino;
+    store.save(st(2));
+    assert.is(store.load('c1').pid, 2);
+    assert.is.not(fs.statSync(file).ino, first, 'a new file, not the old one rewritten');
+    assert.equal(fs.readdirSync(path.join(root, 'c1')), ['state.json'], 'the old state is gone');
+    // Another process's store (nothing fresh): swaps too; and renames when state.json is missing.
+    const other = new StateStore(root);
+    other.save(st(3));
+    assert.is(store.load('c1').pid, 3);
+    fs.unlinkSync(file);
+    other.save(st(4));
+    assert.is(store.load('c1').pid, 4);
+    assert.equal(fs.readdirSync(path.join(root, 'c1')), ['state.json']);
+    other.remove('c1');
+    assert.not.ok(fs.existsSync(path.join(root, 'c1')));
+    // A directory with more than state.json in it (an unstarted container's exec.fifo) goes too.
+    store.reserve('c2');
+    store.save({ id: 'c2' } as unknown as ContainerState);
+    fs.writeFileSync(store.fifo('c2'), '');
+    store.remove('c2');
+    assert.not.ok(fs.existsSync(path.join(root, 'c2')));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });
 

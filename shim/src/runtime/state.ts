@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
+import { native } from '../native';
 import { ShoalError, sysError } from './errors';
 import { isoTime } from './time';
 
@@ -58,6 +59,9 @@ export function validateId(id: string | undefined): string {
 
 /** The state directory tree under --root (default /run/shoal). */
 export class StateStore {
+  /** Ids whose directory this store made and has not saved a state into yet. */
+  private readonly fresh = new Set<string>();
+
   constructor(readonly root: string) {}
 
   /** Directory of one container. */
@@ -91,15 +95,41 @@ export class StateStore {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ShoalError('ALREADY_EXISTS', `container with id exists: ${id}`);
       throw sysError('INTERNAL', `create state directory ${d}`, e);
     }
+    this.fresh.add(id);
     return d;
   }
 
-  /** Write state.json atomically (write a temp file, then rename). */
+  /**
+   * Write state.json atomically: a temp file, then a rename into a fresh directory, or an exchange
+   * with the old state.json (then the old one is unlinked). A reader sees the old or the new state,
+   * never a partial one. The exchange rather than a rename over the old file: on ext4 that rename
+   * writes the new file's blocks at once, and every later unlink then frees blocks (about 0.3 ms
+   * each on this kind of host). Filesystems without RENAME_EXCHANGE get the rename.
+   */
   save(s: ContainerState): void {
     const d = this.dir(s.id);
     const tmp = path.join(d, `.state.${process.pid}`);
+    const file = this.file(s.id);
     fs.writeFileSync(tmp, JSON.stringify(s));
-    fs.renameSync(tmp, this.file(s.id));
+    if (!this.fresh.delete(s.id)) {
+      let swapped = false;
+      try {
+        native().renameExchange(tmp, file);
+        swapped = true;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'ENOENT') throw e;
+      }
+      if (swapped) {
+        try {
+          fs.unlinkSync(tmp); // the old state now
+        } catch {
+          /* removed with the directory */
+        }
+        return;
+      }
+    }
+    fs.renameSync(tmp, file);
   }
 
   /** Load a container's state, or throw NOT_FOUND ("container does not exist", as runc says). */
@@ -127,13 +157,13 @@ export class StateStore {
   /** Remove the container's directory and everything in it. */
   remove(id: string): void {
     const d = this.dir(id);
-    // The usual contents by name, then the directory; a recursive walk only when more is there.
-    for (const f of [this.file(id), this.fifo(id)]) {
-      try {
-        fs.unlinkSync(f);
-      } catch {
-        /* not there */
-      }
+    // state.json, then the directory; a recursive walk only when more is there (exec.fifo of a
+    // container never started, a temp file of a crashed save).
+    this.fresh.delete(id);
+    try {
+      fs.unlinkSync(this.file(id));
+    } catch {
+      /* not there */
     }
     try {
       fs.rmdirSync(d);
