@@ -143,6 +143,8 @@ int symlink_create(const struct rec *r, const char *rootfs, struct err *e);
 int mkdir_in_root(const struct rec *r, const char *rootfs, struct err *e);
 /* Detached idmapped mount trees made by the parent half (OP_IDMAP_MOUNT), by index. */
 void mounts_set_idmap_fds(const int *fds, int n);
+/* Close the rootfs descriptor the mount functions share (mounts.c). */
+void mounts_forget_root(void);
 /* tmpcopyup: copy the tree under sfd (a directory) into dfd (recursive, keeps owner and mode). */
 int copy_tree(int sfd, int dfd);
 int do_pivot(const char *rootfs, const char *how, struct err *e);

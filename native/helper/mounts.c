@@ -42,6 +42,21 @@ static int mkdir_p_in(int rootfd, const char *path, mode_t mode) {
   snprintf(buf, sizeof buf, "%s", rel(path));
   int fd = sys_openat2(rootfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
   if (fd >= 0 || errno != ENOENT) return fd;
+  /* Usually only the last component is missing (a mount point in a fresh tmpfs): made in its
+   * parent, resolved in the root like every prefix below. */
+  char *last = strrchr(buf, '/');
+  if (last && last[1] && strcmp(last + 1, ".") != 0 && strcmp(last + 1, "..") != 0) {
+    *last = 0;
+    int pfd = sys_openat2(rootfd, buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+    *last = '/';
+    if (pfd >= 0) {
+      int rc = mkdirat(pfd, last + 1, mode), err = errno;
+      close(pfd);
+      if (rc < 0 && err != EEXIST) { errno = err; return -1; }
+      return sys_openat2(rootfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
+    }
+    if (errno != ENOENT) return -1;
+  }
   int cur = sys_openat2(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT);
   if (cur < 0) return -1;
   char *comp = buf;
@@ -105,8 +120,37 @@ static int target_in(int rootfd, const char *path, int want_file) {
   return sys_openat2(rootfd, rel(path), O_PATH | O_CLOEXEC, 0, IN_ROOT);
 }
 
+/* The rootfs, opened once for every mount, device and link made in it before pivot_root (not
+ * closed by its users). Opened after the rootfs's bind onto itself; forgotten when a mount covers
+ * the rootfs's top directory (the path names the new mount from then on) and at pivot_root. */
+static int root_cache = -1;
+static char root_cache_path[PATH_MAX];
+static struct stat root_cache_st;
+
+void mounts_forget_root(void) {
+  if (root_cache >= 0) close(root_cache);
+  root_cache = -1;
+}
+
 static int open_root(const char *rootfs) {
-  return open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_cache >= 0 && strcmp(root_cache_path, rootfs) == 0) return root_cache;
+  mounts_forget_root();
+  int fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (fstat(fd, &root_cache_st) < 0 || strlen(rootfs) >= sizeof root_cache_path) {
+    int err = errno;
+    close(fd);
+    errno = err ? err : ENAMETOOLONG;
+    return -1;
+  }
+  snprintf(root_cache_path, sizeof root_cache_path, "%s", rootfs);
+  return root_cache = fd;
+}
+
+/* Whether fd (a mount target) is the rootfs's top directory, so a mount there covers it. */
+static int is_root_dir(int fd) {
+  struct stat st;
+  return root_cache >= 0 && fstat(fd, &st) == 0 && st.st_dev == root_cache_st.st_dev && st.st_ino == root_cache_st.st_ino;
 }
 
 static void fdpath(char *buf, size_t n, int fd) { snprintf(buf, n, "/proc/self/fd/%d", fd); }
@@ -145,9 +189,10 @@ int mounts_prepare_root(const struct plan *p, struct err *e) {
   unsigned long prop = pr ? strtoul(pr->argv[0], NULL, 0) : (MS_SLAVE | MS_REC);
   if (mount(NULL, "/", NULL, prop, NULL) < 0) return fail(e, "rootfs propagation", errno, "/", "");
   char parent[PATH_MAX];
-  if (parent_mount_of(rootfs, parent, sizeof parent) == 0 && (prop & MS_SHARED))
+  if ((prop & MS_SHARED) && parent_mount_of(rootfs, parent, sizeof parent) == 0)
     if (mount(NULL, parent, NULL, MS_PRIVATE, NULL) < 0) return fail(e, "make rootfs parent private", errno, parent, "");
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) return fail(e, "bind rootfs", errno, rootfs, "");
+  mounts_forget_root(); /* (the path names the bind now) */
   return 0;
 }
 
@@ -193,11 +238,7 @@ void mounts_set_idmap_fds(const int *fds, int n) {
 static int reopen_target(const char *rootfs, const char *dest, int want_file) {
   int rootfd = open_root(rootfs);
   if (rootfd < 0) return -1;
-  int fd = target_in(rootfd, dest, want_file);
-  int saved = errno;
-  close(rootfd);
-  errno = saved;
-  return fd;
+  return target_in(rootfd, dest, want_file);
 }
 
 /* Copy one regular file's bytes from sfd to dfd. */
@@ -305,6 +346,8 @@ int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err
   char target[64];
   fdpath(target, sizeof target, tfd);
   int rc = 0;
+  /* A mount on the rootfs's top directory: the rootfs's path names that mount afterwards. */
+  if (is_root_dir(tfd)) mounts_forget_root();
   if (strcmp(kind, "remount") == 0) {
     if (mount(NULL, target, NULL, MS_REMOUNT | (flags & ~PROPAGATION), data[0] ? data : NULL) < 0)
       rc = fail(e, "remount", errno, where, "");
@@ -393,7 +436,6 @@ int device_create(const struct rec *r, const char *rootfs, int userns, struct er
   snprintf(where, sizeof where, "%s%s", rootfs, path);
   if (userns) {
     int tfd = target_in(rootfd, path, 1);
-    close(rootfd);
     if (tfd < 0) return fail(e, "create device", errno, where, "");
     char target[64];
     fdpath(target, sizeof target, tfd);
@@ -405,9 +447,7 @@ int device_create(const struct rec *r, const char *rootfs, int userns, struct er
   char parent[PATH_MAX];
   const char *name;
   int dfd = parent_dir_in(rootfd, path, parent, sizeof parent, &name);
-  int err = errno;
-  close(rootfd);
-  if (dfd < 0) return fail(e, "create device", err, where, "parent directory");
+  if (dfd < 0) return fail(e, "create device", errno, where, "parent directory");
   mode_t ftype = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
   unlinkat(dfd, name, 0);
   int rc = 0;
@@ -428,9 +468,7 @@ int symlink_create(const struct rec *r, const char *rootfs, struct err *e) {
   char parent[PATH_MAX];
   const char *name;
   int dfd = parent_dir_in(rootfd, r->argv[1], parent, sizeof parent, &name);
-  int perr = errno;
-  close(rootfd);
-  if (dfd < 0) return fail(e, "symlink", perr, where, "");
+  if (dfd < 0) return fail(e, "symlink", errno, where, "");
   int rc = symlinkat(r->argv[0], dfd, name);
   int err = errno;
   close(dfd);
@@ -443,9 +481,7 @@ int mkdir_in_root(const struct rec *r, const char *rootfs, struct err *e) {
   int rootfd = open_root(rootfs);
   if (rootfd < 0) return fail(e, "open rootfs", errno, rootfs, "");
   int fd = mkdir_p_in(rootfd, r->argv[0], r->argc > 1 ? (mode_t)strtoul(r->argv[1], NULL, 8) : 0755);
-  int err = errno;
-  close(rootfd);
-  if (fd < 0) return fail(e, "mkdir", err, r->argv[0], "");
+  if (fd < 0) return fail(e, "mkdir", errno, r->argv[0], "");
   close(fd);
   return 0;
 }
@@ -456,6 +492,7 @@ int mkdir_in_root(const struct rec *r, const char *rootfs, struct err *e) {
  * "chroot" (--no-pivot): move the rootfs over / and chroot into it.
  */
 int do_pivot(const char *rootfs, const char *how, struct err *e) {
+  mounts_forget_root();
   if (strcmp(how, "chroot") == 0 || strcmp(how, "move") == 0) {
     if (chdir(rootfs) < 0) return fail(e, "chdir rootfs", errno, rootfs, "");
     if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0) return fail(e, "move rootfs", errno, rootfs, "");

@@ -1,6 +1,7 @@
 /*
  * Mounts made by the init helper with the new mount API, through the CLI: recursive attributes
- * (rro reaches sub-mounts, plain ro does not), idmapped bind mounts, and tmpcopyup.
+ * (rro reaches sub-mounts, plain ro does not), idmapped bind mounts, tmpcopyup, and a mount on the
+ * rootfs itself.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -93,6 +94,27 @@ test('tmpcopyup copies the covered directory into the new tmpfs', async () => {
     const r = runShoal(['run', '-b', e.bundle, e.id], { root: e.root });
     assert.is(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim().split('\n'), ['hello', 'drwx--x---', 'tmpfs']);
+  });
+});
+
+test('a mount on the rootfs itself: the mounts after it are made in it (the init resolves the rootfs again)', async () => {
+  await withCleanup(async (defer) => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-helper-mnt-'));
+    defer(() => fs.rmSync(work, { recursive: true, force: true }));
+    const other = makeBundle({}, { dir: path.join(work, 'other') });
+    fs.writeFileSync(path.join(other, 'rootfs', 'marker'), 'other rootfs\n');
+    const root = tmpRoot();
+    defer(() => removeRoot(root));
+    const bundle = makeBundle(
+      {
+        process: { args: ['sh', '-c', 'cat /marker; grep -c " /proc proc " /proc/self/mounts; ls -d /dev/pts /sys/fs/cgroup'] },
+        mounts: [{ destination: '/', type: 'bind', source: path.join(other, 'rootfs'), options: ['rbind'] }, ...defaultSpec().mounts!],
+      },
+      { dir: path.join(work, 'bundle') },
+    );
+    const r = runShoal(['run', '-b', bundle, uniqueId('hm')], { root });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n'), ['other rootfs', '1', '/dev/pts', '/sys/fs/cgroup']);
   });
 });
 

@@ -278,7 +278,7 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     cfg.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,clone,clone3,openat,mount,rename,renameat2', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,mkdirat,clone,clone3,openat,mount,rename,renameat2', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
@@ -328,6 +328,13 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     const swaps = lines.filter((l) => new RegExp(`renameat2\\(AT_FDCWD(<[^>]*>)?, "[^"]*/${id}/\\.state\\.\\d+", AT_FDCWD(<[^>]*>)?, "[^"]*/${id}/state\\.json", RENAME_EXCHANGE\\) = 0`).test(l)).length;
     assert.is(renames, 1, 'one state written by a rename, into the fresh directory');
     assert.is(swaps, 1, 'one state written by an exchange with the old one');
+    // The init opens the rootfs once for all its mounts (each resolved inside it), and makes a
+    // missing mount point in its parent rather than walking the path from the top.
+    const rootfs = path.join(bundle, 'rootfs');
+    const rootOpens = lines.filter((l) => l.includes(`, "${rootfs}", O_RDONLY|O_CLOEXEC|O_PATH|O_DIRECTORY`)).length;
+    assert.is(rootOpens, 1, 'the rootfs opened once for the mounts');
+    assert.ok(lines.some((l) => /mkdirat\(/.test(l)), 'mount points made');
+    assert.not.ok(lines.some((l) => /mkdirat\(.*= -1 EEXIST/.test(l)), 'no walk through existing directories');
     await assertNoTraces(id, root, bundle);
   });
 });
