@@ -130,4 +130,17 @@ test('package.json gives the CLI bundle a slot per hot command and the string-va
   assert.equal(m![2].split(','), GLOBAL_FLAGS.filter((f) => f.type === 'string').map((f) => f.name));
 });
 
+test('the loader starts the node that built it (no env lookup), and runs as an executable', () => {
+  const { dir, out } = makeProgram();
+  try {
+    assert.is(fs.readFileSync(out, 'latin1').split('\n', 1)[0], `#!${process.execPath}`);
+    fs.chmodSync(out, 0o755);
+    const r = spawnSync(out, ['x'], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout, '42');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
