@@ -87,7 +87,7 @@ test('create, start, wait, delete with stdout and stderr fifos', () =>
     const { pid } = await svc.Create({ id, bundle, stdout: out.path, stderr: err.path });
     assert.ok(pid > 0);
     assert.is((await svc.State({ id })).status, 1, 'CREATED');
-    assert.is(fs.readFileSync(path.join(bundle, 'init.pid'), 'utf8'), String(pid));
+    assert.not.ok(fs.existsSync(path.join(bundle, 'init.pid')), 'no init.pid (the state has the pid)');
     // Held until Start on its helper's channel: no exec.fifo, the state written once as created.
     assert.not.ok(fs.existsSync(path.join(root, id, 'exec.fifo')), 'no exec.fifo');
     const saved = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8'));
@@ -245,6 +245,34 @@ test('delete a created container kills its init', () =>
     assert.is(d.exit_status, 137);
     assert.not.ok(fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), 'init gone');
     await svc.Shutdown({});
+  }));
+
+test('delete after the shim died: the DeleteResponse has the pid from the state, and the init is gone', () =>
+  withCleanup(async (defer) => {
+    const { svc, bundle, id, root } = setup(defer, { process: { args: ['sleep', '100'] } });
+    const { pid } = await svc.Create({ id, bundle });
+    const before = process.env.SHOAL_SHIM_STATE_ROOT;
+    process.env.SHOAL_SHIM_STATE_ROOT = path.dirname(root);
+    let resp: Buffer;
+    try {
+      resp = await cleanupDeadShim({ id, namespace: path.basename(root), bundle, warn: () => undefined });
+    } finally {
+      if (before === undefined) delete process.env.SHOAL_SHIM_STATE_ROOT;
+      else process.env.SHOAL_SHIM_STATE_ROOT = before;
+    }
+    // DeleteResponse field 1 (pid), a varint.
+    assert.is(resp[0], 0x08);
+    let v = 0;
+    for (let i = 1, shift = 0; ; i++, shift += 7) {
+      v += (resp[i] & 0x7f) * 2 ** shift;
+      if (!(resp[i] & 0x80)) break;
+    }
+    assert.is(v, pid);
+    assert.not.ok(fs.existsSync(path.join(root, id)), 'state removed');
+    const deadline = Date.now() + 5000;
+    const alive = () => fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+    while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.not.ok(alive(), 'init killed');
   }));
 
 test('delete after a shim died in Create: the cgroup is found from the bundle and what runs in it is killed', () =>

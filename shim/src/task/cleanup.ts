@@ -74,12 +74,6 @@ async function removePlannedCgroup(bundle: string, id: string, warn: (m: string)
 
 /** Cleans up after a dead shim and returns the DeleteResponse bytes. */
 export async function cleanupDeadShim(o: { id: string; namespace: string; bundle: string; warn: (m: string) => void }): Promise<Buffer> {
-  let pid = 0;
-  try {
-    pid = Number(fs.readFileSync(path.join(o.bundle, 'init.pid'), 'utf8').trim()) || 0;
-  } catch {
-    // never created, or already cleaned
-  }
   // A container created with runc's `root` option recorded its state root in the bundle.
   let root = stateRoot(o.namespace);
   try {
@@ -88,9 +82,19 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
     // the default root
   }
   const store = new StateStore(root);
-  // The shim writes a container's state once it is created: a create the shim did not finish
-  // left none, and its cgroup (which kills whatever of it runs) is found from the bundle.
-  if (!hasState(store, o.id)) await removePlannedCgroup(o.bundle, o.id, o.warn);
+  // The shim writes a container's state once it is created, with the init's pid (reported here,
+  // as runc's shim reports its init.pid): a create the shim did not finish left none, and its
+  // cgroup (which kills whatever of it runs) is found from the bundle.
+  let pid = 0;
+  if (hasState(store, o.id)) {
+    try {
+      pid = store.load(o.id).pid || 0;
+    } catch {
+      // unreadable: deleteContainer below reports it
+    }
+  } else {
+    await removePlannedCgroup(o.bundle, o.id, o.warn);
+  }
   try {
     await deleteContainer(store, o.id, true, o.warn);
   } catch (e) {
@@ -101,6 +105,7 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   } catch (e) {
     o.warn(`unmount rootfs: ${(e as Error).message}`);
   }
+  // (init.pid: what shims before the state carried the pid left)
   for (const f of ['init.pid', 'shoal-state-root']) fs.rmSync(path.join(o.bundle, f), { force: true });
   try {
     const address = fs.readFileSync(path.join(o.bundle, 'address'), 'utf8').trim();

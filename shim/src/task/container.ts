@@ -127,8 +127,7 @@ export class Container {
         created = await createContainer({ store: ctx.store, id: p.id, bundle, mode: 'create', held: true, consoleSocket, stdio: io.stdio, warn: ctx.warn, noPivot: options.noPivotRoot });
         return created.state.pid;
       });
-      // `delete` (shim unreachable) reports this pid, like runc's shim with its init.pid.
-      fs.writeFileSync(path.join(bundle, 'init.pid'), String(init.pid));
+      // (no init.pid: `delete` with the shim gone reads the pid from the state)
     } catch (e) {
       if (mounted) await unmountRootfs(rootfs);
       throw e;
@@ -254,7 +253,7 @@ export class Container {
       await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
       if (!p.exit && p.pid) await p.waitFor(DELETE_WAIT_MS);
       if (this.mountedRootfs) await unmountRootfs(path.join(this.bundle, 'rootfs'));
-      for (const f of ['init.pid', STATE_ROOT_FILE]) fs.rmSync(path.join(this.bundle, f), { force: true });
+      if (this.options.root) fs.rmSync(path.join(this.bundle, STATE_ROOT_FILE), { force: true });
     } else {
       this.execs.delete(p.execId);
     }
