@@ -319,6 +319,8 @@ static const char *opt_arg(const struct rec *r, uint32_t i, const char *def) {
  * kind "bind": bind (MS_REC for rbind), or move_mount of the idmapped tree the parent half made,
  * then a remount carrying the requested flags.
  * kind "remount": remount an earlier mount with new flags (e.g. the v1 cgroup tmpfs read-only).
+ * kind "attr": mount_setattr of an earlier mount with the rec attr set/clear, on the mount and
+ * every mount below it when flags has MS_REC (the v1 cgroup binds' flags in one call).
  * kind "fs": a filesystem mount; sysfs and mqueue fall back to binding the host's when the
  * kernel refuses a new instance (user namespace without its own network/ipc namespace).
  * Recursive attributes (rro, rnosuid ...) are applied last with mount_setattr(AT_RECURSIVE).
@@ -348,7 +350,13 @@ int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err
   int rc = 0;
   /* A mount on the rootfs's top directory: the rootfs's path names that mount afterwards. */
   if (is_root_dir(tfd)) mounts_forget_root();
-  if (strcmp(kind, "remount") == 0) {
+  int attr_only = strcmp(kind, "attr") == 0;
+  if (attr_only) {
+    /* Flags for a whole tree at once (MS_REC in flags: the mount and every mount below it). */
+    struct mount_attr a = {.attr_set = attr_set, .attr_clr = attr_clr};
+    if (mount_setattr(tfd, "", AT_EMPTY_PATH | ((flags & MS_REC) ? AT_RECURSIVE : 0), &a, sizeof a) < 0)
+      rc = fail(e, "mount_setattr", errno, where, "mount attributes");
+  } else if (strcmp(kind, "remount") == 0) {
     if (mount(NULL, target, NULL, MS_REMOUNT | (flags & ~PROPAGATION), data[0] ? data : NULL) < 0)
       rc = fail(e, "remount", errno, where, "");
   } else if (bind) {
@@ -399,7 +407,7 @@ int mounts_apply(const struct rec *r, const char *rootfs, int userns, struct err
     }
     if (lower >= 0) close(lower);
   }
-  if (rc == 0 && (attr_set || attr_clr)) {
+  if (rc == 0 && !attr_only && (attr_set || attr_clr)) {
     close(tfd);
     tfd = reopen_target(rootfs, dest, want_file);
     if (tfd < 0) return fail(e, "mount_setattr", errno, where, "mount point");

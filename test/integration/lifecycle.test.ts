@@ -278,7 +278,7 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     cfg.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     const log = path.join(work, 'strace');
-    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,mkdirat,clone,clone3,openat,mount,rename,renameat2', '-e', 'signal=none', '-o', log,
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-s', '64', '-e', 'trace=write,read,mkdir,mkdirat,clone,clone3,openat,mount,mount_setattr,rename,renameat2', '-e', 'signal=none', '-o', log,
       process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     // (strace splits a call that another traced process interrupts: match the call's start only)
@@ -335,6 +335,13 @@ test('the init joins its cgroups without moving a whole process: v1 by itself (t
     assert.is(rootOpens, 1, 'the rootfs opened once for the mounts');
     assert.ok(lines.some((l) => /mkdirat\(/.test(l)), 'mount points made');
     assert.not.ok(lines.some((l) => /mkdirat\(.*= -1 EEXIST/.test(l)), 'no walk through existing directories');
+    // The cgroup binds get their flags in one recursive mount_setattr, not a remount each.
+    if (v1.length) {
+      const attrs = first(/mount_setattr\(\d+<[^>]*\/sys\/fs\/cgroup>, "", AT_EMPTY_PATH\|AT_RECURSIVE, \{attr_set=MOUNT_ATTR_RDONLY\|MOUNT_ATTR_NOSUID\|MOUNT_ATTR_NODEV\|MOUNT_ATTR_NOEXEC/);
+      assert.ok(attrs > bind, `one recursive mount_setattr after the cgroup binds (${attrs})`);
+      const remounts = lines.slice(bind, attrs).filter((l) => /mount\(NULL, [^)]*MS_REMOUNT/.test(l)).length;
+      assert.is(remounts, 0, 'no remount of a cgroup bind');
+    }
     await assertNoTraces(id, root, bundle);
   });
 });

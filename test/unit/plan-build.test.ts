@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Spec, Process } from '../../spec/src/config';
-import { buildPlan, PlanContext, cpuList, addCpuAffinity, apparmorEnabled } from '../../shim/src/runtime/plan/build';
+import { buildPlan, PlanContext, cpuList, addCpuAffinity, apparmorEnabled, hasMountSetattr } from '../../shim/src/runtime/plan/build';
 import { buildExecPlan } from '../../shim/src/runtime/plan/exec';
 import { parseMountOptions, knownMountOptions, MOUNT_ATTR } from '../../shim/src/runtime/plan/mount-options';
 import { Op } from '../../shim/src/runtime/plan/ops';
@@ -90,6 +90,35 @@ test('buildPlan: cgroups made while the init is set up: each procs file says its
   assert.ok(v2ns.has(Op.AWAIT_CGROUPS) && !v2ns.has(Op.AWAIT_CGROUP_DIRS), 'cgroup namespace: the join first');
   const v2bind = buildPlan(cfg, ctx({ cgroup: v2, cgroupsLater: true }));
   assert.ok(v2bind.has(Op.AWAIT_CGROUP_DIRS) && !v2bind.has(Op.AWAIT_CGROUPS), 'a bind of the v2 directory: the directory');
+});
+
+test('buildPlan: v1 cgroup binds get their flags from two mount_setattr calls where the kernel has it, else one remount each', () => {
+  const hybrid = parseMountinfo([
+    '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+    '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+  ].join('\n'));
+  const cgroup = planCgroup({ id: 'c1', layout: hybrid });
+  const MS_BIND = 4096, MS_REC = 16384, base = 2 | 4 | 8;
+  for (const ro of [true, false]) {
+    const cfg = spec({ mounts: [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ro ? ['ro'] : [] }] });
+    const w = buildPlan(cfg, ctx({ cgroup, cgroupsLater: true, mountSetattr: true }));
+    const recs = w.argsOf(Op.MOUNT);
+    const binds = recs.filter((a) => a[6] === 'bind');
+    assert.equal(binds.map((a) => [a[1], a[3]]), [['/sys/fs/cgroup/cpu', String(MS_BIND)], ['/sys/fs/cgroup/memory', String(MS_BIND)]], 'plain binds');
+    const attrs = recs.filter((a) => a[6] === 'attr').map((a) => [a[1], a[3], a[7], a[8]]);
+    const all = MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC | (ro ? MOUNT_ATTR.RDONLY : 0);
+    const want = [['/sys/fs/cgroup', String(MS_REC), String(all), '0']];
+    // The tmpfs itself stays writable: read-only comes off it alone (not recursively).
+    if (ro) want.push(['/sys/fs/cgroup', '0', '0', String(MOUNT_ATTR.RDONLY)]);
+    assert.equal(attrs, want);
+    assert.ok(recs.indexOf(recs.find((a) => a[6] === 'attr')!) > recs.indexOf(binds[1]), 'after the binds');
+    const old = buildPlan(cfg, ctx({ cgroup, cgroupsLater: true, mountSetattr: false })).argsOf(Op.MOUNT);
+    assert.not.ok(old.some((a) => a[6] === 'attr'));
+    assert.equal(old.filter((a) => a[6] === 'bind').map((a) => a[3]), [String(MS_BIND | base | (ro ? 1 : 0)), String(MS_BIND | base | (ro ? 1 : 0))], 'each bind remounted with its flags');
+  }
+  assert.ok(hasMountSetattr('5.12.0') && hasMountSetattr('6.1.0-18-amd64') && hasMountSetattr('6.18.0'));
+  assert.not.ok(hasMountSetattr('5.11.22') || hasMountSetattr('5.10.0-28-amd64') || hasMountSetattr('4.19.0'));
 });
 
 test('parseMountOptions: recursive attributes go to mount_setattr, not to mount flags', () => {

@@ -1,11 +1,12 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import type { Spec, Mount, Hook, Process, IDMapping, Linux } from '../../../../spec/src/config';
 import type { CgroupHandle } from '../cgroup/types';
 import { ShoalError } from '../errors';
 import { Op } from './ops';
 import { PlanWriter } from './writer';
-import { parseMountOptions, rootPropagation, MS } from './mount-options';
+import { parseMountOptions, rootPropagation, MS, MOUNT_ATTR } from './mount-options';
 import { encodeSeccomp } from './seccomp';
 import { capsRecordArgs } from './caps';
 import { trace } from '../trace';
@@ -59,6 +60,8 @@ export interface PlanContext {
    */
   cgroupsLater?: boolean;
   cgroup: CgroupHandle | null;
+  /** Whether the kernel has mount_setattr (default: from its version); tests set it. */
+  mountSetattr?: boolean;
   consoleSocket?: string;
   preserveFds: number;
   /** LISTEN_FDS passed to shoal (socket activation): these fds follow stdio. */
@@ -233,15 +236,29 @@ function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: bo
     return;
   }
   // v1 and hybrid: a tmpfs holding one bind per hierarchy of this container's cgroup (the tmpfs
-  // itself stays writable, as runc leaves it).
+  // itself stays writable, as runc leaves it). With mount_setattr (Linux 5.12) the binds get their
+  // flags in two calls for the whole tree (recursively, then writable again on the tmpfs alone),
+  // rather than a remount of each.
+  const setattr = ctx.mountSetattr ?? hasMountSetattr();
   w.add(Op.MOUNT, 'tmpfs', m.destination, 'tmpfs', base, 0, 'mode=755', 'fs');
   for (const dir of cg.dirs()) {
     const rel = dir.slice('/sys/fs/cgroup/'.length);
     const hierarchy = cg.path === '/' ? rel : rel.slice(0, rel.length - cg.path.replace(/^\/+/, '').length).replace(/\/+$/, '');
     // runc does not show the hybrid host's cgroup2 mount (hugetlb only) inside v1 containers.
     if (!hierarchy || hierarchy.includes('/') || hierarchy === 'unified') continue;
-    w.add(Op.MOUNT, dir, `${m.destination}/${hierarchy}`, '', MS.BIND | base | ro, 0, '', 'bind');
+    w.add(Op.MOUNT, dir, `${m.destination}/${hierarchy}`, '', MS.BIND | (setattr ? 0 : base | ro), 0, '', 'bind');
   }
+  if (setattr) {
+    const attrs = MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC;
+    w.add(Op.MOUNT, '', m.destination, '', MS.REC, 0, '', 'attr', attrs | (ro ? MOUNT_ATTR.RDONLY : 0), 0);
+    if (ro) w.add(Op.MOUNT, '', m.destination, '', 0, 0, '', 'attr', 0, MOUNT_ATTR.RDONLY);
+  }
+}
+
+/** Whether the kernel has mount_setattr(2) (Linux 5.12). */
+export function hasMountSetattr(release: string = os.release()): boolean {
+  const [major, minor] = release.split('.').map((x) => parseInt(x, 10));
+  return major > 5 || (major === 5 && minor >= 12);
 }
 
 /** OP_HOOK arguments: stage, path, timeout, argc, args..., env... */
