@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
@@ -117,8 +118,9 @@ export class StateStore {
         native().renameExchange(tmp, file);
         swapped = true;
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'EINVAL' && code !== 'ENOSYS' && code !== 'ENOENT') throw e;
+        // A filesystem without exchange (EINVAL, EOPNOTSUPP), an old kernel, or no state.json.
+        const { EINVAL, ENOSYS, ENOENT, EOPNOTSUPP } = os.constants.errno;
+        if (![EINVAL, ENOSYS, ENOENT, EOPNOTSUPP].includes((e as NodeJS.ErrnoException).errno ?? 0)) throw e;
       }
       if (swapped) {
         try {
