@@ -271,6 +271,27 @@ test('server: timeout_nano -> DeadlineExceeded (4) and the handler signal aborts
   await server.close();
 });
 
+test('server: a handler that reads its signal only after the deadline finds it aborted, with the reason', async () => {
+  const p = sock();
+  let seen: { aborted: boolean; code?: number } | undefined;
+  const server = newServer().registerRaw('t.S', {
+    Late: (_req, ctx) =>
+      new Promise((resolve) => {
+        setTimeout(() => {
+          seen = { aborted: ctx.signal.aborted, code: (ctx.signal.reason as { code?: number })?.code };
+          resolve(Buffer.alloc(0));
+        }, 150);
+      }),
+  });
+  await server.listen(p);
+  const { frames } = await rawExchange(p, requestFrame(1, { service: 't.S', method: 'Late', timeout_nano: 30e6 }), 1);
+  assert.is(decode(types().ttrpc.Response, frames[0].data).status.code, Code.DEADLINE_EXCEEDED);
+  const deadline = Date.now() + 5000;
+  while (!seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(seen, { aborted: true, code: Code.DEADLINE_EXCEEDED });
+  await server.close();
+});
+
 test('server: a slow handler does not block a fast one on the same connection', async () => {
   const p = sock();
   const server = newServer().register(TASK, {

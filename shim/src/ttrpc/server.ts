@@ -53,9 +53,14 @@ function asBuffer(v: unknown): Buffer {
   return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.alloc(0);
 }
 
-/** One call in flight. */
+/**
+ * One call in flight. Its AbortController is made when a handler first reads ctx.signal (few
+ * do, and one per request is a measurable part of a busy shim's CPU); `reason` remembers an
+ * abort that came before.
+ */
 interface Call {
-  controller: AbortController;
+  controller?: AbortController;
+  reason?: Error;
   timer?: NodeJS.Timeout;
   done: boolean;
 }
@@ -215,14 +220,20 @@ export class TtrpcServer {
     const metadata: Record<string, string[]> = {};
     for (const kv of req.metadata as { key: string; value: string }[]) (metadata[kv.key] ??= []).push(kv.value);
 
-    const call: Call = { controller: new AbortController(), done: false };
+    const call: Call = { done: false };
     const after: (() => void)[] = [];
     const timeoutMs = Number(req.timeout_nano) / 1e6;
     const ctx: CallContext = {
       service,
       method,
       metadata,
-      signal: call.controller.signal,
+      get signal() {
+        if (!call.controller) {
+          call.controller = new AbortController();
+          if (call.reason) call.controller.abort(call.reason);
+        }
+        return call.controller.signal;
+      },
       socket,
       afterReply: (fn) => after.push(fn),
     };
@@ -254,7 +265,10 @@ export class TtrpcServer {
     call.done = true;
     if (call.timer) clearTimeout(call.timer);
     this.calls.delete(call);
-    if (reason) call.controller.abort(reason);
+    if (reason) {
+      call.reason = reason;
+      call.controller?.abort(reason);
+    }
     return true;
   }
 
