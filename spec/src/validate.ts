@@ -54,6 +54,11 @@ function validator(): CompiledValidator {
  * `config.json: process.args: must be a non-empty array`.
  */
 export function loadConfig(bundleDir: string): Spec {
+  return checkConfig(readConfig(bundleDir), bundleDir);
+}
+
+/** config.json of a bundle, read and parsed but not validated (see checkConfig). */
+export function readConfig(bundleDir: string): unknown {
   const file = path.join(bundleDir, 'config.json');
   let text: string;
   try {
@@ -68,18 +73,21 @@ export function loadConfig(bundleDir: string): Spec {
       path: file,
     });
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new ShoalError('INVALID_CONFIG', `config.json: invalid JSON: ${describeJsonError(text, err as Error)}`, {
       path: file,
     });
   }
+}
+
+/** The parsed config.json of bundleDir as a Spec, or INVALID_CONFIG naming the first problem. */
+export function checkConfig(raw: unknown, bundleDir: string): Spec {
   const problems = validateConfig(raw);
   if (problems.length > 0) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1).join('; ')})` : '';
-    throw new ShoalError('INVALID_CONFIG', `config.json: ${problems[0]}${more}`, { path: file });
+    throw new ShoalError('INVALID_CONFIG', `config.json: ${problems[0]}${more}`, { path: path.join(bundleDir, 'config.json') });
   }
   return raw as Spec;
 }

@@ -180,6 +180,32 @@ test('bad bundles: missing bundle, invalid JSON, empty process.args, missing roo
   });
 });
 
+test('a config.json that fails validation: the helper, started while it is validated, is gone too; nothing is left', async () => {
+  await withCleanup(async (defer) => {
+    const { root, bundle } = env(defer, { process: LOOP });
+    const cfg = path.join(bundle, 'config.json');
+    const c = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    c.process.args = [];
+    fs.writeFileSync(cfg, JSON.stringify(c));
+    const shoalProcs = () => spawnSync('pgrep', ['-f', 'shoal'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    const before = new Set(shoalProcs());
+    const r = spawnSync(process.execPath, [shoalBin(), '--root', root, 'create', '-b', bundle, uniqueId('er')], {
+      encoding: 'utf8',
+      env: { ...process.env, SHOAL_TRACE: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 30_000,
+    });
+    assert.is(r.status, 1, r.stderr);
+    const spawned = r.stderr.indexOf('helper spawned'), problem = r.stderr.indexOf('config.json: process.args');
+    assert.ok(problem > 0, r.stderr);
+    assert.ok(spawned >= 0 && spawned < problem, 'the helper was started before the validation failed');
+    assert.not.match(r.stderr, /config loaded and validated/);
+    const after = shoalProcs().filter((p) => !before.has(p) && fs.existsSync(`/proc/${p}`));
+    assert.equal(after.filter((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('shoal')), [], 'no helper left');
+    assert.is(fs.existsSync(root) ? fs.readdirSync(root).length : 0, 0, 'nothing left under --root');
+  });
+});
+
 test('a limit the kernel refuses, found while the init is already set up: create fails naming the file, nothing left (no cgroup, no process)', async () => {
   // The cgroup is made while the helper clones the init (into the cgroup2 directory) and the
   // init makes its mounts: a cgroup failure then has a live init and a half-made cgroup to undo.

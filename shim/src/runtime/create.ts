@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadConfig } from '../../../spec/src/validate';
+import { checkConfig, readConfig } from '../../../spec/src/validate';
 import type { Spec } from '../../../spec/src/config';
 import { createCgroup, createCgroupFirst, planCgroup, CreateCgroupOptions } from './cgroup/manager';
 import type { CgroupHandle } from './cgroup/types';
@@ -79,9 +79,12 @@ export function containerCgroupOptions(id: string, config: Spec): CreateCgroupOp
  * Whether the init gets a new network namespace owned by the host's user namespace (one created
  * inside a new user namespace must be made after it, by the clone).
  */
-function wantsOwnNetns(config: Spec): boolean {
-  const ns = config.linux?.namespaces ?? [];
-  return ns.some((n) => n.type === 'network' && !n.path) && !ns.some((n) => n.type === 'user');
+function wantsOwnNetns(config: unknown): boolean {
+  // (config.json as parsed, before it is validated: anything unexpected means no)
+  const ns: unknown = (config as Spec | null)?.linux?.namespaces;
+  if (!Array.isArray(ns)) return false;
+  const has = (type: string, withPath: boolean) => ns.some((n) => n?.type === type && (withPath || !n.path));
+  return has('network', false) && !has('user', true);
 }
 
 /** The state JSON of runtime.md (what `state` prints and hooks receive). */
@@ -101,14 +104,17 @@ export async function createContainer(o: CreateOptions): Promise<Created> {
   trace('create: begin');
   const listenFds = Number(process.env.LISTEN_FDS) > 0 && Number(process.env.LISTEN_PID) === process.pid ? Number(process.env.LISTEN_FDS) : 0;
   const preserve = o.preserveFds ?? 0;
-  const config = loadConfig(bundle);
-  trace('config loaded and validated');
+  const raw = readConfig(bundle);
   // The helper starts now: its exec and dynamic loading, and the network namespace it can make
-  // ahead (the slowest to make), overlap with the state and cgroup work and the plan below.
-  // Until it has a plan it only waits, so an abort is a plain kill.
-  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio, earlyNetns: wantsOwnNetns(config) });
+  // ahead (the slowest to make), overlap with the validation, the state and cgroup work and the
+  // plan below. Until it has a plan it only waits, so an abort (a config that is not valid
+  // either) is a plain kill.
+  const helper = Helper.spawn({ passFds: listenFds + preserve, cwd: bundle, stdio: o.stdio, earlyNetns: wantsOwnNetns(raw) });
   let rootfs: string;
+  let config: Spec;
   try {
+    config = checkConfig(raw, bundle);
+    trace('config loaded and validated');
     if (!config.root?.path) throw new ShoalError('INVALID_CONFIG', 'config.json: root.path: required');
     rootfs = path.resolve(bundle, config.root.path);
     if (!fs.existsSync(rootfs)) throw new ShoalError('INVALID_CONFIG', `config.json: root.path: rootfs ${rootfs} does not exist`);
