@@ -83,8 +83,7 @@ function wantsOwnNetns(config: unknown): boolean {
   // (config.json as parsed, before it is validated: anything unexpected means no)
   const ns: unknown = (config as Spec | null)?.linux?.namespaces;
   if (!Array.isArray(ns)) return false;
-  const has = (type: string, withPath: boolean) => ns.some((n) => n?.type === type && (withPath || !n.path));
-  return has('network', false) && !has('user', true);
+  return ns.some((n) => n?.type === 'network' && !n.path) && !ns.some((n) => n?.type === 'user');
 }
 
 /** The state JSON of runtime.md (what `state` prints and hooks receive). */

@@ -58,6 +58,27 @@ export function validateId(id: string | undefined): string {
   return id;
 }
 
+/**
+ * Swap `tmp` in as `file` (renameat2 RENAME_EXCHANGE), then unlink what is now `tmp` (the old
+ * file). False, with nothing changed, where there is nothing to swap with or the filesystem or
+ * kernel cannot.
+ */
+function exchange(tmp: string, file: string): boolean {
+  try {
+    native().renameExchange(tmp, file);
+  } catch (e) {
+    const { EINVAL, ENOSYS, ENOENT, EOPNOTSUPP } = os.constants.errno;
+    if ([EINVAL, ENOSYS, ENOENT, EOPNOTSUPP].includes((e as NodeJS.ErrnoException).errno ?? 0)) return false;
+    throw e;
+  }
+  try {
+    fs.unlinkSync(tmp);
+  } catch {
+    /* removed with the directory */
+  }
+  return true;
+}
+
 /** The state directory tree under --root (default /run/shoal). */
 export class StateStore {
   /** Ids whose directory this store made and has not saved a state into yet. */
@@ -108,30 +129,10 @@ export class StateStore {
    * each on this kind of host). Filesystems without RENAME_EXCHANGE get the rename.
    */
   save(s: ContainerState): void {
-    const d = this.dir(s.id);
-    const tmp = path.join(d, `.state.${process.pid}`);
+    const tmp = path.join(this.dir(s.id), `.state.${process.pid}`);
     const file = this.file(s.id);
     fs.writeFileSync(tmp, JSON.stringify(s));
-    if (!this.fresh.delete(s.id)) {
-      let swapped = false;
-      try {
-        native().renameExchange(tmp, file);
-        swapped = true;
-      } catch (e) {
-        // A filesystem without exchange (EINVAL, EOPNOTSUPP), an old kernel, or no state.json.
-        const { EINVAL, ENOSYS, ENOENT, EOPNOTSUPP } = os.constants.errno;
-        if (![EINVAL, ENOSYS, ENOENT, EOPNOTSUPP].includes((e as NodeJS.ErrnoException).errno ?? 0)) throw e;
-      }
-      if (swapped) {
-        try {
-          fs.unlinkSync(tmp); // the old state now
-        } catch {
-          /* removed with the directory */
-        }
-        return;
-      }
-    }
-    fs.renameSync(tmp, file);
+    if (this.fresh.delete(s.id) || !exchange(tmp, file)) fs.renameSync(tmp, file);
   }
 
   /** Load a container's state, or throw NOT_FOUND ("container does not exist", as runc says). */

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import type { Spec } from '../../../spec/src/config';
+import { readConfig } from '../../../spec/src/validate';
 import { containerCgroupOptions } from '../runtime/create';
 import { deleteContainer } from '../runtime/delete';
 import { ShoalError } from '../runtime/errors';
@@ -47,21 +48,11 @@ export function canConnect(socketPath: string, timeoutMs = 1000): Promise<boolea
   });
 }
 
-/** Whether the container has a state.json (a corrupt one counts: delete --force handles it). */
-function hasState(store: StateStore, id: string): boolean {
-  try {
-    store.load(id);
-    return true;
-  } catch (e) {
-    return !(e instanceof ShoalError && e.code === 'NOT_FOUND');
-  }
-}
-
 /** Kill and remove the cgroup the bundle's config.json gives the container (missing is fine). */
 async function removePlannedCgroup(bundle: string, id: string, warn: (m: string) => void): Promise<void> {
   let config: Spec;
   try {
-    config = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    config = readConfig(bundle) as Spec;
   } catch {
     return; // no config: Create never got that far
   }
@@ -86,14 +77,11 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   // as runc's shim reports its init.pid): a create the shim did not finish left none, and its
   // cgroup (which kills whatever of it runs) is found from the bundle.
   let pid = 0;
-  if (hasState(store, o.id)) {
-    try {
-      pid = store.load(o.id).pid || 0;
-    } catch {
-      // unreadable: deleteContainer below reports it
-    }
-  } else {
-    await removePlannedCgroup(o.bundle, o.id, o.warn);
+  try {
+    pid = store.load(o.id).pid || 0;
+  } catch (e) {
+    // No state: the cgroup from the bundle. A corrupt one: deleteContainer below handles it.
+    if (e instanceof ShoalError && e.code === 'NOT_FOUND') await removePlannedCgroup(o.bundle, o.id, o.warn);
   }
   try {
     await deleteContainer(store, o.id, true, o.warn);
