@@ -127,7 +127,11 @@ export interface NativeBinding {
    * from it needs no sealed re-exec of its own.
    */
   sealedCopy(path: string): number;
-  /** _exit(code): ends the process at once, skipping Node's exit (handlers and teardown). */
+  /**
+   * _exit(code): ends the process at once, skipping Node's exit (handlers and teardown). The
+   * freeing of its memory is left to a short-lived "exit-hold" process that shares it, so the
+   * caller learns of the exit 3-4 ms sooner.
+   */
   exitNow(code: number): never;
 }
 

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
-import { native, helperPath, probePath, repoRoot, NativeNotFoundError } from '../../shim/src/native';
+import { native, helperPath, probePath, repoRoot, NativeNotFoundError, ExitInfo } from '../../shim/src/native';
 
 /** A FIFO opened read-write: a real pipe fd that Node can read and write without pipe(2). */
 function openFifo(): { fd: number; dir: string } {
@@ -18,6 +18,22 @@ function openFifo(): { fd: number; dir: string } {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Reap a child (a spawned one, or one adopted as subreaper) through a pidfd, waiting up to 5 s. */
+async function reapChild(pid: number): Promise<ExitInfo | null> {
+  const n = native();
+  const fd = n.pidfdOpen(pid);
+  try {
+    let info = n.pidfdWaitExit(fd);
+    for (let i = 0; info === null && i < 100; i++) {
+      await sleep(50);
+      info = n.pidfdWaitExit(fd);
+    }
+    return info;
+  } finally {
+    n.closeFd(fd);
+  }
 }
 
 test('repoRoot finds binding.gyp', () => {
@@ -101,17 +117,7 @@ test('pidfdWaitExit reaps an orphan adopted as subreaper', async () => {
     const r = spawnSync('sh', ['-c', 'sleep 0.3 & echo $!'], { encoding: 'utf8' });
     const pid = Number(r.stdout.trim());
     assert.ok(pid > 0, `pid from sh: ${r.stdout}`);
-    const fd = n.pidfdOpen(pid);
-    try {
-      let info = n.pidfdWaitExit(fd);
-      for (let i = 0; info === null && i < 100; i++) {
-        await sleep(50);
-        info = n.pidfdWaitExit(fd);
-      }
-      assert.equal(info, { status: 0, signal: null });
-    } finally {
-      n.closeFd(fd);
-    }
+    assert.equal(await reapChild(pid), { status: 0, signal: null });
   } finally {
     n.setChildSubreaper(false);
   }
@@ -356,6 +362,38 @@ require('fs').writeSync(1, 'before'); n.exitNow(5); require('fs').writeSync(1, '
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
   assert.is(r.status, 5, r.stderr);
   assert.is(r.stdout, 'before');
+});
+
+test('exitNow leaves freeing the memory to an exit-hold process: the exit is reported first, stdout closes, nothing names the command', async () => {
+  const n = native();
+  const mod = path.join(__dirname, '../../shim/src/native.js');
+  const marker = `exit-marker-${process.pid}`;
+  const script = `const { native } = require(${JSON.stringify(mod)}); require('fs').writeSync(1, 'out'); native().exitNow(5);`;
+  // As a subreaper, this process adopts what the child leaves behind.
+  n.setChildSubreaper(true);
+  try {
+    const r = spawnSync(process.execPath, ['-e', script, marker], { encoding: 'utf8', timeout: 10000 });
+    assert.is(r.status, 5, r.stderr);
+    assert.is(r.stdout, 'out');
+    const adopted = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        return st.includes('(exit-hold)') && Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    });
+    assert.is(adopted.length, 1, 'one exit-hold process, adopted by this subreaper');
+    const pid = Number(adopted[0]);
+    let cmdline = '';
+    try {
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    } catch {}
+    assert.not.ok(cmdline.includes(marker), 'its command line is not the command\'s');
+    assert.equal(await reapChild(pid), { status: 0, signal: null }, 'it ends by itself');
+  } finally {
+    n.setChildSubreaper(false);
+  }
 });
 
 test('mountAsync/umount2Async: a tmpfs off the main thread, errors as system errors', async () => {
