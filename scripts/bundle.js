@@ -72,16 +72,20 @@ const bundle = `(function (require, __bundleDir) {
 const __path = require('path');
 const __defs = new Map([${'\n'}${body}].map((m) => [m[0], m]));
 const __cache = new Map();
+const __dirPrefix = __bundleDir.endsWith('/') ? __bundleDir : __bundleDir + '/';
 function __load(k) {
   const hit = __cache.get(k);
   if (hit) return hit.exports;
   const [, deps, fn] = __defs.get(k);
-  const filename = __path.join(__bundleDir, k);
+  // Keys are path.relative() output: normalized, so a plain concatenation is the joined path
+  // (path.join and dirname per module were 0.3 ms of a cold start); only "../" keys need join.
+  const filename = k.startsWith('../') ? __path.join(__bundleDir, k) : __dirPrefix + k;
+  const dirname = filename.slice(0, filename.lastIndexOf('/')) || '/';
   const module = { exports: {}, filename, id: filename, loaded: false };
   __cache.set(k, module);
   const req = (r) => (deps[r] !== undefined ? __load(deps[r]) : require(r));
-  req.resolve = (r) => require.resolve(r, { paths: [__path.dirname(filename)] });
-  fn.call(module.exports, module.exports, req, module, filename, __path.dirname(filename));
+  req.resolve = (r) => require.resolve(r, { paths: [dirname] });
+  fn.call(module.exports, module.exports, req, module, filename, dirname);
   module.loaded = true;
   return module.exports;
 }

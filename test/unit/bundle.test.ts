@@ -144,3 +144,29 @@ test('the loader starts the node that built it (no env lookup), and runs as an e
 });
 
 test.run();
+
+test('bundled modules see the __filename and __dirname of their source file, inside the output directory and above it', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-bundle-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'build', 'sub'), { recursive: true });
+    const show = `module.exports = () => [__filename, __dirname, require.resolve('./peer')];\n`;
+    fs.writeFileSync(path.join(dir, 'build', 'sub', 'm.js'), show);
+    fs.writeFileSync(path.join(dir, 'build', 'sub', 'peer.js'), '');
+    fs.writeFileSync(path.join(dir, 'up.js'), show);
+    fs.writeFileSync(path.join(dir, 'peer.js'), '');
+    fs.writeFileSync(path.join(dir, 'build', 'entry.js'), `process.stdout.write(JSON.stringify([require('./sub/m')(), require('../up')()]));\n`);
+    const out = path.join(dir, 'build', 'out.js');
+    const b = spawnSync(process.execPath, [BUNDLER, path.join(dir, 'build', 'entry.js'), out], { encoding: 'utf8' });
+    assert.is(b.status, 0, b.stderr);
+    fs.rmSync(path.join(dir, 'build', 'sub', 'm.js'));
+    fs.rmSync(path.join(dir, 'up.js'));
+    const r = spawnSync(process.execPath, [out], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), [
+      [path.join(dir, 'build', 'sub', 'm.js'), path.join(dir, 'build', 'sub'), path.join(dir, 'build', 'sub', 'peer.js')],
+      [path.join(dir, 'up.js'), dir, path.join(dir, 'peer.js')],
+    ]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
