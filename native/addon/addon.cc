@@ -835,12 +835,13 @@ static void hold_memory_past_exit() {
   // p[1] closes with this process.
 }
 
-// exitNow(code): _exit(2) at once. For a CLI whose output is all written synchronously: Node's
-// own exit (exit handlers, V8 and platform teardown, joining its worker threads) is skipped, and
-// the freeing of its memory is left to a process that outlives it by a moment.
+// exitNow(code, hold = true): _exit(2) at once. For a CLI whose output is all written
+// synchronously: Node's own exit (exit handlers, V8 and platform teardown, joining its worker
+// threads) is skipped, and with `hold` the freeing of its memory is left to a process that
+// outlives it by a moment (an orphan: whatever reaps orphans here reaps it).
 Napi::Value ExitNow(const Napi::CallbackInfo &info) {
   int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
-  hold_memory_past_exit();
+  if (!(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value())) hold_memory_past_exit();
   _exit(code & 0xff);
 }
 

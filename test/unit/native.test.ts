@@ -364,18 +364,16 @@ require('fs').writeSync(1, 'before'); n.exitNow(5); require('fs').writeSync(1, '
   assert.is(r.stdout, 'before');
 });
 
-test('exitNow leaves freeing the memory to an exit-hold process: the exit is reported first, stdout closes, nothing names the command', async () => {
+/**
+ * Run a command as this process's child with this process a subreaper, and return the pids of
+ * the exit-hold processes it left (adopted here), with the command's result.
+ */
+function runAdoptingExitHolds(argv: string[], env: NodeJS.ProcessEnv = process.env): { r: ReturnType<typeof spawnSync>; holds: number[] } {
   const n = native();
-  const mod = path.join(__dirname, '../../shim/src/native.js');
-  const marker = `exit-marker-${process.pid}`;
-  const script = `const { native } = require(${JSON.stringify(mod)}); require('fs').writeSync(1, 'out'); native().exitNow(5);`;
-  // As a subreaper, this process adopts what the child leaves behind.
   n.setChildSubreaper(true);
   try {
-    const r = spawnSync(process.execPath, ['-e', script, marker], { encoding: 'utf8', timeout: 10000 });
-    assert.is(r.status, 5, r.stderr);
-    assert.is(r.stdout, 'out');
-    const adopted = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 10000, env });
+    const holds = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
       try {
         const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
         return st.includes('(exit-hold)') && Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
@@ -383,16 +381,51 @@ test('exitNow leaves freeing the memory to an exit-hold process: the exit is rep
         return false;
       }
     });
-    assert.is(adopted.length, 1, 'one exit-hold process, adopted by this subreaper');
-    const pid = Number(adopted[0]);
-    let cmdline = '';
-    try {
-      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-    } catch {}
-    assert.not.ok(cmdline.includes(marker), 'its command line is not the command\'s');
-    assert.equal(await reapChild(pid), { status: 0, signal: null }, 'it ends by itself');
+    return { r, holds };
   } finally {
     n.setChildSubreaper(false);
+  }
+}
+
+test('exitNow leaves freeing the memory to an exit-hold process: the exit is reported first, stdout closes, nothing names the command', async () => {
+  const mod = path.join(__dirname, '../../shim/src/native.js');
+  const marker = `exit-marker-${process.pid}`;
+  const script = `const { native } = require(${JSON.stringify(mod)}); require('fs').writeSync(1, 'out'); native().exitNow(5);`;
+  const { r, holds } = runAdoptingExitHolds([process.execPath, '-e', script, marker]);
+  assert.is(r.status, 5, String(r.stderr));
+  assert.is(r.stdout, 'out');
+  assert.is(holds.length, 1, 'one exit-hold process, adopted by this subreaper');
+  let cmdline = '';
+  try {
+    cmdline = fs.readFileSync(`/proc/${holds[0]}/cmdline`, 'latin1');
+  } catch {}
+  assert.not.ok(cmdline.includes(marker), 'its command line is not the command\'s');
+  assert.equal(await reapChild(holds[0]), { status: 0, signal: null }, 'it ends by itself');
+});
+
+test('exitNow(code, false) and the CLI with SHOAL_EXIT_HOLD=0 leave no exit-hold process; the CLI leaves one by default', async () => {
+  const mod = path.join(__dirname, '../../shim/src/native.js');
+  const plain = runAdoptingExitHolds([process.execPath, '-e', `require(${JSON.stringify(mod)}).native().exitNow(3, false);`]);
+  assert.is(plain.r.status, 3, String(plain.r.stderr));
+  assert.equal(plain.holds, []);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-'));
+  try {
+    // `create` is a hot command, and one with an invalid config.json has loaded the addon (its
+    // helper starts before the validation): it ends through exitNow, with the config's error.
+    const bundle = path.join(root, 'bundle');
+    fs.mkdirSync(bundle);
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.2.0', root: { path: 'rootfs' }, process: { args: [], cwd: '/' } }));
+    const cli = [process.execPath, path.join(__dirname, '../../shoal.js'), '--root', path.join(root, 'state'), 'create', '-b', bundle, `hold-${process.pid}`];
+    const off = runAdoptingExitHolds(cli, { ...process.env, SHOAL_EXIT_HOLD: '0' });
+    assert.is(off.r.status, 1, String(off.r.stderr));
+    assert.match(String(off.r.stderr), /process\.args/);
+    assert.equal(off.holds, [], 'SHOAL_EXIT_HOLD=0');
+    const on = runAdoptingExitHolds(cli);
+    assert.is(on.r.status, 1, String(on.r.stderr));
+    assert.is(on.holds.length, 1, 'by default');
+    assert.equal(await reapChild(on.holds[0]), { status: 0, signal: null });
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });
 

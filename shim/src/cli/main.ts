@@ -110,7 +110,9 @@ main(process.argv.slice(2)).then(
     // cache is written if it is due.
     if (fastExit && nativeLoaded()) {
       codeCache?.flush();
-      native().exitNow(code);
+      // SHOAL_EXIT_HOLD=0: no exit-hold process (it is an orphan for a moment, and a pid 1 that
+      // never reaps orphans would keep one zombie per call).
+      native().exitNow(code, process.env.SHOAL_EXIT_HOLD !== '0');
     }
   },
   (e) => {
