@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, forceDelete, removeRoot, Defer } from '../lib/shoal';
+import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, forceDelete, removeRoot, Defer, joinStrace } from '../lib/shoal';
 import { makeBundle, BundleOverrides } from '../lib/rootfs';
 import { runInPty } from '../lib/daemons';
 
@@ -362,7 +362,8 @@ test('the helper makes the network namespace ahead and the init inherits it; wit
       const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=unshare,clone3', '-e', 'signal=none', '-o', log,
         process.execPath, shoalBin(), '--root', root, 'run', '-b', bundle, id], { encoding: 'utf8', timeout: 60_000 });
       assert.is(r.status, 0, r.stderr);
-      const trace = fs.readFileSync(log, 'utf8');
+      // (strace splits a call another traced process interrupts: the unshare takes a while)
+      const trace = joinStrace(fs.readFileSync(log, 'utf8'));
       const clone = /clone3\(\{flags=CLONE_NEWNS\|[^}]*\}/.exec(trace)?.[0] ?? '';
       assert.ok(clone, 'the init is cloned with new namespaces');
       assert.not.ok(clone.includes('CLONE_NEWNET'), `the clone makes no network namespace: ${clone}`);

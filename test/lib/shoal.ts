@@ -137,3 +137,28 @@ export function removeRoot(root: string): void {
   for (const id of ids) forceDelete(id, root);
   fs.rmSync(root, { recursive: true, force: true });
 }
+
+/**
+ * strace -f output with every call on one line: strace splits a call that another traced process
+ * interrupts ("PID name(args <unfinished ...>", later "PID <... name resumed>rest"); the two
+ * halves are joined (in the place of the first).
+ */
+export function joinStrace(text: string): string {
+  const lines = text.split('\n');
+  const open = new Map<string, number>();
+  const out: (string | null)[] = [];
+  for (const line of lines) {
+    const pid = /^(\d+)\s/.exec(line)?.[1];
+    const resumed = pid ? new RegExp(`^${pid}\\s+<\\.\\.\\. \\w+ resumed>(.*)$`).exec(line) : null;
+    if (pid && resumed && open.has(pid)) {
+      const i = open.get(pid)!;
+      out[i] = out[i]!.replace(/ <unfinished \.\.\.>$/, '') + resumed[1];
+      open.delete(pid);
+      out.push(null);
+      continue;
+    }
+    if (pid && line.endsWith(' <unfinished ...>')) open.set(pid, out.length);
+    out.push(line);
+  }
+  return out.filter((l): l is string => l !== null).join('\n');
+}
