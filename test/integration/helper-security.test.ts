@@ -87,6 +87,23 @@ test('no fd and no ignored signal of the caller reaches the container process', 
   });
 });
 
+test('no fd of the caller reaches the container where close_range(CLOSE_RANGE_CLOEXEC) fails (kernels before 5.11)', async () => {
+  // The container's seccomp filter is loaded before the init marks its fds: an ENOSYS from
+  // close_range stands in for an older kernel, and the init falls back to /proc/self/fd.
+  await withCleanup(async (defer) => {
+    const e = env(defer, {
+      process: { args: ['sh', '-c', 'ls /proc/self/fd | tr "\\n" " "'] },
+      linux: { seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['close_range'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }] } },
+    });
+    const extra = [fs.openSync('/etc/hostname', 'r'), fs.openSync('/etc/passwd', 'r')];
+    defer(() => extra.forEach((fd) => fs.closeSync(fd)));
+    const r = spawnSync(process.execPath, [shoalBin(), '--root', e.root, 'run', '-b', e.bundle, e.id], { stdio: ['ignore', 'pipe', 'pipe', extra[0], extra[1]], encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 0, r.stderr);
+    // 0-2, plus the directory ls itself opens.
+    assert.equal(r.stdout.trim().split(/\s+/).map(Number).filter((n) => n > 3), [], `fds: ${r.stdout}`);
+  });
+});
+
 test('seccomp notify: the listener receives the container state and the notify fd', async () => {
   if (!have('python3')) return console.log('  (skipped: python3 is needed to receive SCM_RIGHTS)');
   await withCleanup(async (defer) => {
