@@ -9,6 +9,7 @@
  */
 #include <napi.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -32,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -786,10 +788,17 @@ Napi::Value SpawnHelperJoin(const Napi::CallbackInfo &info) {
 // the pipe's read end are closed (a copy of stdout would keep the caller's pipe open), then it
 // waits for EOF, which comes when the exiting process's files are closed, after its own share
 // of the memory was dropped; its exit then frees the memory.
+// Without close_range (Linux before 5.9) it closes each number up to the highest fd the exiting
+// process had (exit_hold_max_fd, found before the clone).
+static int exit_hold_max_fd = 1023;
 static int exit_holder(void *arg) {
   const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
-  if (fd > 0) syscall(SYS_close_range, 0, fd - 1, 0);
-  syscall(SYS_close_range, fd + 1, ~0U, 0);
+  if (syscall(SYS_close_range, fd + 1, ~0U, 0) == 0) {
+    if (fd > 0) syscall(SYS_close_range, 0, fd - 1, 0);
+  } else {
+    for (int i = 0; i <= exit_hold_max_fd; i++)
+      if (i != fd) syscall(SYS_close, i);
+  }
   char c;
   while (syscall(SYS_read, fd, &c, 1) < 0) {
   }
@@ -824,6 +833,14 @@ static void hold_memory_past_exit() {
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) return;
+  // (close_range of nothing: 0 where the call exists)
+  if (syscall(SYS_close_range, ~0U, ~0U, 0) < 0)
+    if (DIR *d = opendir("/proc/self/fd")) {
+      int max = -1;
+      while (struct dirent *de = readdir(d)) max = std::max(max, atoi(de->d_name));
+      closedir(d);
+      if (max >= 0) exit_hold_max_fd = max;
+    }
   const size_t stack_size = 64 * 1024;
   void *stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return;
