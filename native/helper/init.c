@@ -378,6 +378,8 @@ static int setup_child_from_parent(pid_t pid, struct err *e) {
   return 0;
 }
 
+static void cloexec_from(int low);
+
 /* Run a hook from inside the container's namespaces: state json on stdin, bounded by timeout. */
 static int run_hook(const struct rec *r, struct err *e) {
   /* args: stage, path, timeout, nargs, args..., env... */
@@ -400,6 +402,8 @@ static int run_hook(const struct rec *r, struct err *e) {
   if (pid < 0) return fail(e, stage, errno, path, "fork");
   if (pid == 0) {
     dup2(p[0], 0);
+    /* A hook gets the state on stdin, and stdout and stderr: not the container's fds. */
+    cloexec_from(3);
     execve(path, argv_buf, env_buf);
     _exit(127);
   }
@@ -1033,6 +1037,10 @@ int main(int argc, char **argv) {
   sync_fd = atoi(argv[1]);
   int fl = fcntl(sync_fd, F_GETFL);
   if (fl < 0) { dprintf(2, "shoal-init: bad sync fd\n"); return 2; }
+  /* Our fds are stdio, the ones passed for the container, then the sync channel: whatever else
+   * the runtime's process had open without close-on-exec (its own caller's) goes at the next
+   * exec, of a hook, of ourselves or of the container process. */
+  cloexec_from(sync_fd + 1);
   /* First of all: run from a sealed memfd copy (CVE-2019-5736). Returns only on failure or when
    * this already is the copy; the sync fd (no CLOEXEC yet) and stdio survive the fexecve. */
   if (ensure_sealed_self(argv, &e) < 0) die(&e);

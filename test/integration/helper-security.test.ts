@@ -104,6 +104,27 @@ test('no fd of the caller reaches the container where close_range(CLOSE_RANGE_CL
   });
 });
 
+test('a hook run by the init gets stdio only: neither the preserved fds nor stray ones of the caller', async () => {
+  await withCleanup(async (defer) => {
+    const list = 'ls /proc/self/fd | tr "\\n" " "; echo';
+    const e = env(defer, {
+      process: { args: ['sh', '-c', list] },
+      hooks: { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', list] }] },
+    });
+    const extra = ['/etc/hostname', '/etc/passwd', '/etc/hosts'].map((f) => fs.openSync(f, 'r'));
+    defer(() => extra.forEach((fd) => fs.closeSync(fd)));
+    // The CLI gets fds 3, 4 and 5 and passes 3 and 4 on (--preserve-fds 2); 5 is a stray one.
+    const r = spawnSync(process.execPath, [shoalBin(), '--root', e.root, 'run', '--preserve-fds', '2', '-b', e.bundle, e.id], {
+      stdio: ['ignore', 'pipe', 'pipe', ...extra], encoding: 'utf8', timeout: 30_000,
+    });
+    assert.is(r.status, 0, r.stderr);
+    const [hook, proc] = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    // Each list also has the directory ls opens: the lowest free number.
+    assert.equal(hook, [0, 1, 2, 3], `the hook's fds: ${r.stdout}`);
+    assert.equal(proc, [0, 1, 2, 3, 4, 5], `the process's fds: ${r.stdout}`);
+  });
+});
+
 test('seccomp notify: the listener receives the container state and the notify fd', async () => {
   if (!have('python3')) return console.log('  (skipped: python3 is needed to receive SCM_RIGHTS)');
   await withCleanup(async (defer) => {
