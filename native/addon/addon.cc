@@ -852,6 +852,28 @@ static void hold_memory_past_exit() {
   // p[1] closes with this process.
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+// cloexecFrom(low): marks every fd from `low` up close-on-exec, so that a child this process
+// execs (a hook) gets only what it is given, not what our own caller left open. Through
+// close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11), else each fd /proc/self/fd lists.
+Napi::Value CloexecFrom(const Napi::CallbackInfo &info) {
+  int low;
+  if (!IntArg(info, 0, "low", &low)) return info.Env().Undefined();
+  if (syscall(SYS_close_range, static_cast<unsigned>(low), ~0U, CLOSE_RANGE_CLOEXEC) == 0) return info.Env().Undefined();
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return ThrowErrno(info.Env(), errno, "opendir /proc/self/fd");
+  while (struct dirent *de = readdir(d)) {
+    char *end;
+    long fd = strtol(de->d_name, &end, 10);
+    if (*end == 0 && end != de->d_name && fd >= low && fd != dirfd(d)) fcntl(static_cast<int>(fd), F_SETFD, fcntl(static_cast<int>(fd), F_GETFD) | FD_CLOEXEC);
+  }
+  closedir(d);
+  return info.Env().Undefined();
+}
+
 // exitNow(code, hold = true): _exit(2) at once. For a CLI whose output is all written
 // synchronously: Node's own exit (exit handlers, V8 and platform teardown, joining its worker
 // threads) is skipped, and with `hold` the freeing of its memory is left to a process that
@@ -956,6 +978,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnHelperJoin", Napi::Function::New(env, SpawnHelperJoin, "spawnHelperJoin"));
   exports.Set("spawnHelperChannel", Napi::Function::New(env, SpawnHelperChannel, "spawnHelperChannel"));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy, "sealedCopy"));
+  exports.Set("cloexecFrom", Napi::Function::New(env, CloexecFrom, "cloexecFrom"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   return exports;
 }

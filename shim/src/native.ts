@@ -133,6 +133,8 @@ export interface NativeBinding {
    * shares it, so the caller learns of the exit 3-4 ms sooner.
    */
   exitNow(code: number, hold?: boolean): never;
+  /** Marks every fd from `low` up close-on-exec (what our caller left open reaches no child). */
+  cloexecFrom(low: number): void;
 }
 
 /** A helper started by spawnHelper. */

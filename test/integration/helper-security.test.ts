@@ -111,17 +111,32 @@ test('a hook run by the init gets stdio only: neither the preserved fds nor stra
       process: { args: ['sh', '-c', list] },
       hooks: { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', list] }] },
     });
-    const extra = ['/etc/hostname', '/etc/passwd', '/etc/hosts'].map((f) => fs.openSync(f, 'r'));
-    defer(() => extra.forEach((fd) => fs.closeSync(fd)));
-    // The CLI gets fds 3, 4 and 5 and passes 3 and 4 on (--preserve-fds 2); 5 is a stray one.
-    const r = spawnSync(process.execPath, [shoalBin(), '--root', e.root, 'run', '--preserve-fds', '2', '-b', e.bundle, e.id], {
-      stdio: ['ignore', 'pipe', 'pipe', ...extra], encoding: 'utf8', timeout: 30_000,
-    });
+    // The CLI gets fds 3 and 4 and passes them on (--preserve-fds 2); bash leaves fd 100 open
+    // without close-on-exec, a stray one.
+    const cmd = `exec 3</etc/hostname 4</etc/passwd 100</etc/hosts; exec "${process.execPath}" "${shoalBin()}" --root "${e.root}" run --preserve-fds 2 -b "${e.bundle}" ${e.id}`;
+    const r = spawnSync('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 30_000 });
     assert.is(r.status, 0, r.stderr);
     const [hook, proc] = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
     // Each list also has the directory ls opens: the lowest free number.
     assert.equal(hook, [0, 1, 2, 3], `the hook's fds: ${r.stdout}`);
     assert.equal(proc, [0, 1, 2, 3, 4, 5], `the process's fds: ${r.stdout}`);
+  });
+});
+
+test('hooks run by the runtime (prestart, poststart, poststop) get stdio only, not what the caller left open', async () => {
+  await withCleanup(async (defer) => {
+    const e0 = env(defer);
+    const hook = (stage: string) => ({ path: '/bin/sh', args: ['sh', '-c', `ls /proc/self/fd | tr "\\n" " " > ${e0.work}/${stage}`] });
+    const e = env(defer, { process: { args: ['true'] }, hooks: { prestart: [hook('prestart')], poststart: [hook('poststart')], poststop: [hook('poststop')] } });
+    // bash leaves fds 100 and 101 open without close-on-exec in the CLI, as a careless caller
+    // would. (Low ones would not do: Node starts with the fds below 16 or so close-on-exec.)
+    const cmd = `exec 100</etc/hostname 101</etc/passwd; exec "${process.execPath}" "${shoalBin()}" --root "${e.root}" run -b "${e.bundle}" ${e.id}`;
+    const r = spawnSync('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 0, r.stderr);
+    for (const stage of ['prestart', 'poststart', 'poststop']) {
+      // 0-2, plus the directory ls opens.
+      assert.is(fs.readFileSync(path.join(e0.work, stage), 'utf8').trim(), '0 1 2 3', stage);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import type * as ChildProcessModule from 'child_process';
 import type { Hook } from '../../../spec/src/config';
 import { ShoalError } from './errors';
+import { native } from '../native';
 
 /** The state JSON of runtime.md, given to every hook on stdin. */
 export interface HookState {
@@ -13,6 +14,9 @@ export interface HookState {
 }
 
 const MAX_OUTPUT = 4 << 20;
+
+/** Whether this process's inherited fds were made close-on-exec (once, before the first hook). */
+let fdsSealed = false;
 
 /** Run one hook: state on stdin, output kept for the error, SIGKILL at its timeout. */
 function runOne(h: Hook, input: string): Promise<{ why: string; out: string }> {
@@ -27,6 +31,13 @@ function runOne(h: Hook, input: string): Promise<{ why: string; out: string }> {
     let timedOut = false;
     // Loaded here: most containers have no hooks, and child_process costs ~5 ms to load.
     const { spawn } = require('child_process') as typeof ChildProcessModule;
+    // A hook gets its stdio only (as runc's do): not the fds our own caller left open without
+    // close-on-exec, which every child would inherit. (The container's preserved fds go to the
+    // helper by explicit dup2, unaffected.)
+    if (!fdsSealed) {
+      native().cloexecFrom(3);
+      fdsSealed = true;
+    }
     const child = spawn(h.path, args.slice(1), { argv0: args[0], env, stdio: ['pipe', 'pipe', 'pipe'] });
     const collect = (d: Buffer) => {
       if (out.length < MAX_OUTPUT) out += d.toString();
