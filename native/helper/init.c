@@ -1037,10 +1037,6 @@ int main(int argc, char **argv) {
   sync_fd = atoi(argv[1]);
   int fl = fcntl(sync_fd, F_GETFL);
   if (fl < 0) { dprintf(2, "shoal-init: bad sync fd\n"); return 2; }
-  /* Our fds are stdio, the ones passed for the container, then the sync channel: whatever else
-   * the runtime's process had open without close-on-exec (its own caller's) goes at the next
-   * exec, of a hook, of ourselves or of the container process. */
-  cloexec_from(sync_fd + 1);
   /* First of all: run from a sealed memfd copy (CVE-2019-5736). Returns only on failure or when
    * this already is the copy; the sync fd (no CLOEXEC yet) and stdio survive the fexecve. */
   if (ensure_sealed_self(argv, &e) < 0) die(&e);
