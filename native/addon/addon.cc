@@ -9,7 +9,8 @@
  */
 #include <napi.h>
 
-#include <dirent.h>
+#include "../helper/cloexec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -33,7 +34,6 @@
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
-#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -788,17 +788,10 @@ Napi::Value SpawnHelperJoin(const Napi::CallbackInfo &info) {
 // the pipe's read end are closed (a copy of stdout would keep the caller's pipe open), then it
 // waits for EOF, which comes when the exiting process's files are closed, after its own share
 // of the memory was dropped; its exit then frees the memory.
-// Without close_range (Linux before 5.9) it closes each number up to the highest fd the exiting
-// process had (exit_hold_max_fd, found before the clone).
-static int exit_hold_max_fd = 1023;
 static int exit_holder(void *arg) {
   const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
-  if (syscall(SYS_close_range, fd + 1, ~0U, 0) == 0) {
-    if (fd > 0) syscall(SYS_close_range, 0, fd - 1, 0);
-  } else {
-    for (int i = 0; i <= exit_hold_max_fd; i++)
-      if (i != fd) syscall(SYS_close, i);
-  }
+  if (fd > 0) syscall(SYS_close_range, 0, fd - 1, 0);
+  syscall(SYS_close_range, fd + 1, ~0U, 0);
   char c;
   while (syscall(SYS_read, fd, &c, 1) < 0) {
   }
@@ -814,6 +807,9 @@ static int exit_holder(void *arg) {
 // /proc/PID/cmdline from), so nothing takes it for the runtime or its container. Best effort:
 // without it the exit is as before.
 static void hold_memory_past_exit() {
+  // The holder closes its fds with close_range (Linux 5.9): without it, no holder (a close of
+  // nothing says whether the call exists).
+  if (syscall(SYS_close_range, ~0U, ~0U, 0) < 0) return;
   // The original argument area (arg_start, arg_end: fields 48 and 49 of /proc/self/stat);
   // Node and libuv work on copies of it.
   char stat[1024];
@@ -833,14 +829,6 @@ static void hold_memory_past_exit() {
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) return;
-  // (close_range of nothing: 0 where the call exists)
-  if (syscall(SYS_close_range, ~0U, ~0U, 0) < 0)
-    if (DIR *d = opendir("/proc/self/fd")) {
-      int max = -1;
-      while (struct dirent *de = readdir(d)) max = std::max(max, atoi(de->d_name));
-      closedir(d);
-      if (max >= 0) exit_hold_max_fd = max;
-    }
   const size_t stack_size = 64 * 1024;
   void *stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return;
@@ -852,25 +840,13 @@ static void hold_memory_past_exit() {
   // p[1] closes with this process.
 }
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
-// cloexecFrom(low): marks every fd from `low` up close-on-exec, so that a child this process
-// execs (a hook) gets only what it is given, not what our own caller left open. Through
-// close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11), else each fd /proc/self/fd lists.
+// cloexecFrom(low): marks every fd from `low` up close-on-exec (native/helper/cloexec.h), so
+// that a child this process execs (a hook) gets only what it is given, not what our own caller
+// left open.
 Napi::Value CloexecFrom(const Napi::CallbackInfo &info) {
   int low;
   if (!IntArg(info, 0, "low", &low)) return info.Env().Undefined();
-  if (syscall(SYS_close_range, static_cast<unsigned>(low), ~0U, CLOSE_RANGE_CLOEXEC) == 0) return info.Env().Undefined();
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return ThrowErrno(info.Env(), errno, "opendir /proc/self/fd");
-  while (struct dirent *de = readdir(d)) {
-    char *end;
-    long fd = strtol(de->d_name, &end, 10);
-    if (*end == 0 && end != de->d_name && fd >= low && fd != dirfd(d)) fcntl(static_cast<int>(fd), F_SETFD, fcntl(static_cast<int>(fd), F_GETFD) | FD_CLOEXEC);
-  }
-  closedir(d);
+  cloexec_from(low);
   return info.Env().Undefined();
 }
 

@@ -22,12 +22,12 @@
  */
 
 #include "helper.h"
+#include "cloexec.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -378,8 +378,6 @@ static int setup_child_from_parent(pid_t pid, struct err *e) {
   return 0;
 }
 
-static void cloexec_from(int low);
-
 /* Run a hook from inside the container's namespaces: state json on stdin, bounded by timeout. */
 static int run_hook(const struct rec *r, struct err *e) {
   /* args: stage, path, timeout, nargs, args..., env... */
@@ -678,29 +676,6 @@ static int resolve_exec(char **args, char **env, char *out, size_t outlen, struc
     s = end + 1;
   }
   return fail(e, "exec", ENOENT, args[0], "executable file not found in $PATH");
-}
-
-/*
- * Mark every fd from `low` up close-on-exec. close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11;
- * before it (ENOSYS, or EINVAL on 5.9 and 5.10) each open fd is marked: those /proc/self/fd
- * lists, or, without a /proc, every number below RLIMIT_NOFILE (at most 2^20).
- */
-static void cloexec_from(int low) {
-  if (syscall(SYS_close_range, low, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  DIR *d = opendir("/proc/self/fd");
-  if (d) {
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-      char *end;
-      long fd = strtol(de->d_name, &end, 10);
-      if (*end == 0 && end != de->d_name && fd >= low && fd != dirfd(d)) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-    }
-    closedir(d);
-    return;
-  }
-  struct rlimit rl;
-  rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20) ? rl.rlim_cur : (1u << 20);
-  for (rlim_t fd = (rlim_t)low; fd < max; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 }
 
 /* Reset what Node and the helper changed and what execve would keep: dispositions, mask. */
