@@ -86,13 +86,15 @@ async function main(argv: string[]): Promise<number> {
       if (NOT_YET.includes(cmd)) throw new ShoalError('UNSUPPORTED', `${cmd}: not implemented yet`);
       throw new ShoalError('INVALID_ARGUMENT', `command ${JSON.stringify(cmd)} does not exist`);
     }
-    if (CACHED.has(cmd)) {
-      codeCache?.cover(cmd);
-      fastExit = true;
-    }
+    if (CACHED.has(cmd)) fastExit = true;
     const command = load();
     trace(`${cmd}: module loaded`);
-    return await command.run(ctx, rest);
+    const code = await command.run(ctx, rest);
+    // The command's code cache is written by a call that went through (whatever its exit code):
+    // one that failed early (an invalid config.json, an unknown id) compiled little of the
+    // command, and a cache written then would leave every later call compiling the rest.
+    if (CACHED.has(cmd)) codeCache?.cover(cmd);
+    return code;
   } catch (e) {
     const msg = e instanceof ShoalError ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
     ctx.log('error', msg);
