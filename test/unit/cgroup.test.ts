@@ -10,7 +10,7 @@ import { pidsMaxValue, pidsController } from '../../shim/src/runtime/cgroup/cont
 import { cpusetController } from '../../shim/src/runtime/cgroup/controllers/cpuset';
 import { blkioController, ioWeightValue } from '../../shim/src/runtime/cgroup/controllers/blkio';
 import { parseEventsFrozen } from '../../shim/src/runtime/cgroup/controllers/freezer';
-import { describeErrno, parsePids } from '../../shim/src/runtime/cgroup/fsutil';
+import { describeErrno, mkdirp, parsePids, readCgroupFile, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from '../../shim/src/runtime/cgroup/fsutil';
 import { applyWrites } from '../../shim/src/runtime/cgroup/handle';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -246,6 +246,50 @@ test('applyWrites: a run of writes to one file goes through one descriptor, one 
     // The value that failed is named, in a run as alone.
     throwsShoal(() => applyWrites(dir, [{ file: 'full', value: 'v1' }, { file: 'full', value: 'v2' }]), 'CGROUP', /full: write v1: ENOSPC/);
     throwsShoal(() => applyWrites(dir, [{ file: 'nope', value: 'x1' }, { file: 'nope', value: 'x2' }]), 'CGROUP', /nope: write x1: ENOENT/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('cgroup fs helpers on plain files: mkdir -p reports what it made, reads drop one newline, errors name the file and errno', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-cgfs-'));
+  try {
+    const leaf = path.join(dir, 'a', 'b', 'c');
+    assert.equal(mkdirp(leaf), { created: [path.join(dir, 'a'), path.join(dir, 'a', 'b'), leaf], existedLeaf: false });
+    assert.equal(mkdirp(leaf), { created: [], existedLeaf: true });
+    assert.is((fs.statSync(leaf).mode & 0o777).toString(8), (0o755 & ~process.umask()).toString(8));
+    fs.writeFileSync(path.join(dir, 'file'), '');
+    throwsShoal(() => mkdirp(path.join(dir, 'file', 'x')), 'CGROUP', /file\/x: mkdir: ENOTDIR \(not a directory\)/);
+
+    fs.writeFileSync(path.join(leaf, 'cpu.max'), ''); // (a cgroup file is never created)
+    writeCgroupFile(path.join(leaf, 'cpu.max'), 'max 100000');
+    assert.is(readCgroupFile(path.join(leaf, 'cpu.max')), 'max 100000');
+    fs.writeFileSync(path.join(leaf, 'cgroup.procs'), '12\n7\n');
+    assert.is(readIfExists(path.join(leaf, 'cgroup.procs')), '12\n7', 'one trailing newline dropped');
+    fs.writeFileSync(path.join(leaf, 'big'), 'x'.repeat(10000));
+    assert.is(readIfExists(path.join(leaf, 'big'))?.length, 10000, 'read to EOF past one buffer');
+    assert.is(readIfExists(path.join(leaf, 'nope')), undefined, 'ENOENT: undefined');
+    throwsShoal(() => readIfExists(leaf), 'CGROUP', /c: read: EISDIR \(illegal operation on a directory\)/);
+    throwsShoal(() => readCgroupFile(path.join(leaf, 'nope')), 'CGROUP', /nope: read: ENOENT \(no such file or directory\)/);
+    throwsShoal(() => writeCgroupFile(path.join(leaf, 'nope'), 'x'), 'CGROUP', /nope: write x: ENOENT \(no such file or directory\)/);
+    try {
+      writeCgroupFile(path.join(leaf, 'nope'), 'x');
+    } catch (e) {
+      assert.equal((e as ShoalError).info, { errno: 'ENOENT', path: path.join(leaf, 'nope') });
+    }
+
+    // rmdir: a non-empty directory is refused (ENOTEMPTY) and left; removeCgroupTree empties
+    // nested directories first and takes a missing one as removed.
+    rmdirQuiet([path.join(dir, 'a'), path.join(dir, 'a', 'b')]);
+    assert.ok(fs.existsSync(leaf));
+    fs.rmSync(path.join(leaf, 'cpu.max'));
+    fs.rmSync(path.join(leaf, 'cgroup.procs'));
+    fs.rmSync(path.join(leaf, 'big'));
+    await removeCgroupTree(path.join(dir, 'a'), Date.now() + 1000);
+    assert.not.ok(fs.existsSync(path.join(dir, 'a')));
+    await removeCgroupTree(path.join(dir, 'a'), Date.now() + 1000);
+    const notDir = await removeCgroupTree(path.join(dir, 'file'), Date.now() + 1000).then(() => null, (e: ShoalError) => e);
+    assert.match(notDir?.message ?? '', /file: rmdir: ENOTDIR \(not a directory\)/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
