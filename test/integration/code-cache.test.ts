@@ -2,7 +2,8 @@
  * The installed CLI (build/shoal.js, the bundle's loader) keeps a V8 code cache per hot command,
  * written once by the first call that covers the command. A call that failed early (a missing
  * bundle, an unknown id) has compiled little of its command: a cache written then would leave
- * every later call compiling the rest, so only a call that went through writes it.
+ * every later call compiling the rest, so only a call that went through writes it. And a call
+ * that takes another path (`run -d`, foreground `run`) adds that path's code to the cache.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { repoRoot } from '../../shim/src/native';
-import { tmpRoot, uniqueId, withCleanup, removeRoot } from '../lib/shoal';
+import { tmpRoot, uniqueId, withCleanup, removeRoot, Defer } from '../lib/shoal';
 import { makeBundle } from '../lib/rootfs';
 
 /** A copy of the installed CLI (loader and bundle) whose caches are this test's own. */
@@ -48,14 +49,23 @@ function covers(copy: string, cmd: string): string {
   return fs.existsSync(f) ? fs.readFileSync(f, 'latin1').split('\n', 1)[0] : '';
 }
 
+/**
+ * A copy of the CLI, a state root and a bundle running `true` (all removed by `defer`), and the
+ * suffix a pure cgroup v2 host adds to every kind of call.
+ */
+function setUp(defer: Defer): { copy: string; root: string; bundle: string; v2: string } {
+  const copy = installCopy();
+  defer(() => fs.rmSync(copy, { recursive: true, force: true }));
+  const root = tmpRoot();
+  defer(() => removeRoot(root));
+  const bundle = makeBundle({ process: { args: ['true'] } });
+  defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+  return { copy, root, bundle, v2: fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? '@v2' : '' };
+}
+
 test('a failing call writes no code cache for its command; the first call that goes through does', async () => {
   await withCleanup(async (defer) => {
-    const copy = installCopy();
-    defer(() => fs.rmSync(copy, { recursive: true, force: true }));
-    const root = tmpRoot();
-    defer(() => removeRoot(root));
-    const bundle = makeBundle({ process: { args: ['true'] } });
-    defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+    const { copy, root, bundle, v2 } = setUp(defer);
 
     let r = shoal(copy, root, ['create', '--bundle', path.join(copy, 'no-such-bundle'), uniqueId('cc')]);
     assert.is.not(r.code, 0);
@@ -68,14 +78,43 @@ test('a failing call writes no code cache for its command; the first call that g
     const id = uniqueId('cc');
     r = shoal(copy, root, ['create', '--bundle', bundle, id]);
     assert.is(r.code, 0, r.stderr);
-    assert.is(covers(copy, 'create'), 'create', 'the first create that went through wrote the cache');
+    assert.is(covers(copy, 'create'), `create${v2}`, 'the first create that went through wrote the cache');
     r = shoal(copy, root, ['state', id]);
     assert.is(r.code, 0, r.stderr);
-    assert.is(covers(copy, 'state'), 'state');
+    assert.is(covers(copy, 'state'), `state${v2}`);
     r = shoal(copy, root, ['delete', '--force', id]);
     assert.is(r.code, 0, r.stderr);
-    assert.is(covers(copy, 'delete'), 'delete');
+    assert.is(covers(copy, 'delete'), `delete${v2}`);
     assert.not.ok(fs.existsSync(path.join(root, id)), 'deleted');
+  });
+});
+
+/** Identity of a cache file's current version (a rewrite renames a new file over it). */
+function stamp(copy: string, cmd: string): string {
+  const st = fs.statSync(path.join(copy, 'build', `shoal.bundle.js.${cmd}.cache`));
+  return `${st.ino}:${st.size}`;
+}
+
+test('each kind of call grows its command\'s cache once: run -d, then a foreground run', async () => {
+  await withCleanup(async (defer) => {
+    const { copy, root, bundle, v2 } = setUp(defer);
+
+    const detached = uniqueId('cc');
+    let r = shoal(copy, root, ['run', '-d', '--bundle', bundle, detached]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(covers(copy, 'run'), `run+d${v2}`);
+    const afterDetached = stamp(copy, 'run');
+    r = shoal(copy, root, ['run', '--bundle', bundle, uniqueId('cc')]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(covers(copy, 'run'), [`run${v2}`, `run+d${v2}`].sort().join(','), 'the foreground path added');
+    assert.is.not(stamp(copy, 'run'), afterDetached);
+    const both = stamp(copy, 'run');
+    assert.ok(fs.statSync(path.join(copy, 'build', 'shoal.bundle.js.run.cache')).size > 0);
+    r = shoal(copy, root, ['run', '--bundle', bundle, uniqueId('cc')]);
+    assert.is(r.code, 0, r.stderr);
+    r = shoal(copy, root, ['run', '-d', '--bundle', bundle, uniqueId('cc')]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(stamp(copy, 'run'), both, 'kinds already covered leave the cache alone');
   });
 });
 

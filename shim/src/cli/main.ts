@@ -43,6 +43,22 @@ const CACHED = new Set(CACHED_COMMANDS);
 /** The loader's code-cache control; absent when main.js runs unbundled. */
 const codeCache = (globalThis as { [k: symbol]: { cover(name: string): void; flush(): void } | undefined })[Symbol.for('shoal.codeCache')];
 
+/**
+ * What a cache must hold for this call: the command, the flags that take it down another path
+ * (`run -d` starts the container through `start`'s code, `exec -t` through the console's), and
+ * a pure cgroup v2 host (other cgroup code than a v1 or hybrid one). A call of a kind the cache
+ * does not cover yet rewrites it, and the cache grows to the union of the kinds run: one
+ * written by `run -d` (or in a VM sharing this build) no longer leaves every foreground `run`
+ * compiling its own path.
+ */
+function callKind(cmd: string, args: string[]): string {
+  let kind = cmd;
+  if (args.some((a) => a === '-d' || a === '--detach' || a === '--detach=true')) kind += '+d';
+  if (args.some((a) => a === '-t' || a === '--tty' || a === '--tty=true')) kind += '+t';
+  if (require('fs').existsSync('/sys/fs/cgroup/cgroup.controllers')) kind += '@v2';
+  return kind;
+}
+
 /** Set when a hot command runs: it writes all its output synchronously, so it may end with _exit. */
 let fastExit = false;
 
@@ -93,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
     // The command's code cache is written by a call that went through (whatever its exit code):
     // one that failed early (an invalid config.json, an unknown id) compiled little of the
     // command, and a cache written then would leave every later call compiling the rest.
-    if (CACHED.has(cmd)) codeCache?.cover(cmd);
+    if (CACHED.has(cmd)) codeCache?.cover(callKind(cmd, rest));
     return code;
   } catch (e) {
     const msg = e instanceof ShoalError ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
