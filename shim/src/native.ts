@@ -44,6 +44,23 @@ export interface NativeBinding {
    * block allocation that a rename over an existing file forces (auto_da_alloc).
    */
   renameExchange(a: string, b: string): void;
+  /** mkdir(2): 0 or its errno (none of these makes an exception object for an expected errno). */
+  mkdirErrno(path: string, mode: number): number;
+  /** rmdir(2): 0 or its errno. */
+  rmdirErrno(path: string): number;
+  /** unlink(2): 0 or its errno. */
+  unlinkErrno(path: string): number;
+  /** rename(2): 0 or its errno. */
+  renameErrno(from: string, to: string): number;
+  /** Create or truncate `path` (mode for a new file) and write all of `text` as UTF-8: 0 or the errno. */
+  writeFileErrno(path: string, text: string, mode: number): number;
+  /** Write all of a string (as UTF-8) or bytes, waiting while a non-blocking fd is full: 0 or the errno. */
+  writeAllErrno(fd: number, data: string | Uint8Array): number;
+  /**
+   * Open `path` O_WRONLY and write each value with its own write(2): 0, or [index, errno] of the
+   * first failure (index -1: the open failed).
+   */
+  writeValues(path: string, values: readonly string[]): 0 | [number, number];
   /** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this process. */
   setChildSubreaper(on: boolean): void;
   /**

@@ -156,6 +156,63 @@ test('errors carry code, errno and syscall', () => {
   assert.throws(() => n.pidfdOpen(-1), (e: Error) => e instanceof TypeError);
 });
 
+test('file calls with the errno as a value: mkdir, rmdir, unlink, rename, writeFile, writeAll, writeValues', async () => {
+  const n = native();
+  const E = os.constants.errno;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-fs-'));
+  try {
+    const d = path.join(dir, 'd');
+    assert.is(n.mkdirErrno(d, 0o700), 0);
+    assert.is((fs.statSync(d).mode & 0o777).toString(8), (0o700 & ~process.umask()).toString(8));
+    assert.is(n.mkdirErrno(d, 0o700), E.EEXIST);
+    assert.is(n.mkdirErrno(path.join(dir, 'no', 'd'), 0o700), E.ENOENT);
+
+    const f = path.join(d, 'f');
+    assert.is(n.writeFileErrno(f, 'h\u00e9llo', 0o600), 0, 'created');
+    assert.is(fs.readFileSync(f, 'utf8'), 'h\u00e9llo', 'UTF-8');
+    assert.is((fs.statSync(f).mode & 0o777).toString(8), (0o600 & ~process.umask()).toString(8));
+    assert.is(n.writeFileErrno(f, 'x', 0o600), 0, 'truncated');
+    assert.is(fs.readFileSync(f, 'utf8'), 'x');
+    assert.is(n.writeFileErrno(path.join(dir, 'no', 'f'), 'x', 0o600), E.ENOENT);
+
+    assert.is(n.rmdirErrno(d), E.ENOTEMPTY);
+    assert.is(n.renameErrno(f, path.join(d, 'g')), 0);
+    assert.is(n.renameErrno(f, path.join(d, 'g')), E.ENOENT);
+    assert.is(n.unlinkErrno(path.join(d, 'g')), 0);
+    assert.is(n.unlinkErrno(path.join(d, 'g')), E.ENOENT);
+    assert.is(n.rmdirErrno(d), 0);
+    assert.is(n.rmdirErrno(d), E.ENOENT);
+
+    // writeValues: one write(2) per value on one descriptor (a regular file shows them in a row);
+    // a failure names the value's index, -1 for the open.
+    const v = path.join(dir, 'values');
+    fs.writeFileSync(v, '');
+    assert.is(n.writeValues(v, ['a', 'b\u00e9']), 0);
+    assert.is(fs.readFileSync(v, 'utf8'), 'ab\u00e9');
+    assert.equal(n.writeValues(path.join(dir, 'none'), ['a']), [-1, E.ENOENT], 'never created');
+    assert.equal(n.writeValues('/dev/full', ['a', 'b']), [0, E.ENOSPC]);
+
+    // writeAll: strings as UTF-8 and bytes, all of them (more than a pipe holds: it waits for
+    // the reader); a closed reader is EPIPE, as a value.
+    const [r, w] = n.pipe();
+    const child = spawn('sh', ['-c', 'wc -c <&3'], { stdio: ['ignore', 'pipe', 'inherit', r] });
+    n.closeFd(r);
+    let out = '';
+    child.stdout!.on('data', (c) => (out += c));
+    assert.is(n.writeAllErrno(w, 'z'.repeat(200_000) + '\u00e9'), 0);
+    assert.is(n.writeAllErrno(w, new Uint8Array([1, 2, 3])), 0);
+    n.closeFd(w);
+    await new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    assert.is(out.trim(), String(200_005));
+    const [r2, w2] = n.pipe();
+    n.closeFd(r2);
+    assert.is(n.writeAllErrno(w2, 'x'), E.EPIPE);
+    n.closeFd(w2);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('ptsname and setWinsize on a fresh pty master', () => {
   const n = native();
   const master = fs.openSync('/dev/ptmx', fs.constants.O_RDWR | fs.constants.O_NOCTTY);

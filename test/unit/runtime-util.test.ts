@@ -6,6 +6,7 @@ import * as path from 'path';
 import * as fs from 'fs';
 import { isoTime } from '../../shim/src/runtime/time';
 import { StateStore, type ContainerState } from '../../shim/src/runtime/state';
+import { errnoError, Errno } from '../../shim/src/runtime/syserr';
 
 test('isoTime formats like Date.prototype.toISOString', () => {
   for (const ms of [0, 1, 999, 1_700_000_000_123, 253402300799999, Date.now()]) {
@@ -91,6 +92,24 @@ test('StateStore.save: a fresh directory gets its state by a rename, a later sav
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('errnoError words an errno as Node\'s fs does (message, code, errno, syscall, path)', () => {
+  const os = require('os') as typeof import('os');
+  for (const [name, value] of Object.entries(Errno)) assert.is(value, os.constants.errno[name as keyof typeof os.constants.errno], name);
+  let fsErr: NodeJS.ErrnoException | undefined;
+  try {
+    require('fs').openSync('/nonexistent/x', 'r');
+  } catch (e) {
+    fsErr = e as NodeJS.ErrnoException;
+  }
+  const ours = errnoError(Errno.ENOENT, 'open', '/nonexistent/x');
+  assert.is(ours.message, fsErr!.message);
+  assert.is(ours.code, fsErr!.code);
+  assert.is(ours.errno, fsErr!.errno);
+  assert.is(ours.syscall, 'open');
+  assert.is(ours.path, '/nonexistent/x');
+  assert.is(errnoError(Errno.EPIPE, 'write').message, 'EPIPE: broken pipe, write');
 });
 
 test.run();

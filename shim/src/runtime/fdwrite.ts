@@ -4,11 +4,20 @@
  * lines and exits, so a plain write(2) loop does the same job.
  */
 import * as fs from 'fs';
+import { native, nativeLoaded } from '../native';
+import { Errno, errnoError } from './syserr';
 
 let pause: Int32Array | undefined;
 
 /** Write all of `data` to `fd`; a closed reader (EPIPE) drops the rest, as runc's output would. */
 export function writeFd(fd: number, data: string | Uint8Array): void {
+  // Through the addon once it is loaded (the commands that start containers): fs.writeSync and
+  // the Buffer calls around it would be compiled for this alone.
+  if (nativeLoaded()) {
+    const e = native().writeAllErrno(fd, data);
+    if (e !== 0 && e !== Errno.EPIPE) throw errnoError(e, 'write');
+    return;
+  }
   let buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   while (buf.length > 0) {
     try {

@@ -5,6 +5,7 @@ import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
 import { native } from '../native';
 import { ShoalError, sysError } from './errors';
+import { Errno, errnoError } from './syserr';
 import { isoTime } from './time';
 
 /** What shoal keeps about a container in <root>/<id>/state.json. */
@@ -71,11 +72,7 @@ function exchange(tmp: string, file: string): boolean {
     if ([EINVAL, ENOSYS, ENOENT, EOPNOTSUPP].includes((e as NodeJS.ErrnoException).errno ?? 0)) return false;
     throw e;
   }
-  try {
-    fs.unlinkSync(tmp);
-  } catch {
-    /* removed with the directory */
-  }
+  native().unlinkErrno(tmp); // (or removed with the directory)
   return true;
 }
 
@@ -104,19 +101,19 @@ export class StateStore {
   /** Create the container's directory; fails with ALREADY_EXISTS for a duplicate id. */
   reserve(id: string): string {
     const d = this.dir(id);
-    try {
+    // (the addon's mkdir: see native.ts; mode 0711 under umask, as fs.mkdirSync would)
+    let e = native().mkdirErrno(d, 0o711);
+    if (e === Errno.ENOENT) {
+      // The root is made once (its mkdir is only paid when it is missing).
       try {
-        fs.mkdirSync(d, { mode: 0o711 });
-      } catch (e) {
-        // The root is made once (its mkdir is only paid when it is missing).
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
-        fs.mkdirSync(d, { mode: 0o711 });
+      } catch (err) {
+        throw sysError('INTERNAL', `create state directory ${d}`, err);
       }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ShoalError('ALREADY_EXISTS', `container with id exists: ${id}`);
-      throw sysError('INTERNAL', `create state directory ${d}`, e);
+      e = native().mkdirErrno(d, 0o711);
     }
+    if (e === Errno.EEXIST) throw new ShoalError('ALREADY_EXISTS', `container with id exists: ${id}`);
+    if (e !== 0) throw sysError('INTERNAL', `create state directory ${d}`, errnoError(e, 'mkdir', d));
     this.fresh.add(id);
     return d;
   }
@@ -131,8 +128,12 @@ export class StateStore {
   save(s: ContainerState): void {
     const tmp = path.join(this.dir(s.id), `.state.${process.pid}`);
     const file = this.file(s.id);
-    fs.writeFileSync(tmp, JSON.stringify(s));
-    if (this.fresh.delete(s.id) || !exchange(tmp, file)) fs.renameSync(tmp, file);
+    const w = native().writeFileErrno(tmp, JSON.stringify(s), 0o666);
+    if (w !== 0) throw errnoError(w, 'open', tmp);
+    if (this.fresh.delete(s.id) || !exchange(tmp, file)) {
+      const r = native().renameErrno(tmp, file);
+      if (r !== 0) throw errnoError(r, 'rename', tmp);
+    }
   }
 
   /** Load a container's state, or throw NOT_FOUND ("container does not exist", as runc says). */
@@ -163,16 +164,9 @@ export class StateStore {
     // state.json, then the directory; a recursive walk only when more is there (exec.fifo of a
     // container never started, a temp file of a crashed save).
     this.fresh.delete(id);
-    try {
-      fs.unlinkSync(this.file(id));
-    } catch {
-      /* not there */
-    }
-    try {
-      fs.rmdirSync(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(d, { recursive: true, force: true });
-    }
+    native().unlinkErrno(this.file(id)); // (or not there)
+    const e = native().rmdirErrno(d);
+    if (e !== 0 && e !== Errno.ENOENT) fs.rmSync(d, { recursive: true, force: true });
   }
 
   /** Ids of every container under the root. */

@@ -6,6 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ShoalError } from '../errors';
+import { native } from '../../native';
+import { Errno, errnoError } from '../syserr';
 
 /** The errno code of a Node system error ("EINVAL"), or undefined for other errors. */
 export function errnoOf(err: unknown): string | undefined {
@@ -47,23 +49,11 @@ export function writeCgroupFile(file: string, value: string): void {
  * ShoalError('CGROUP') naming the file and the value that failed; the earlier ones were applied.
  */
 export function writeCgroupValues(file: string, values: readonly string[]): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY);
-  } catch (err) {
-    throw cgroupError(file, `write ${values[0]}`, err);
-  }
-  try {
-    for (const value of values) {
-      try {
-        fs.writeSync(fd, value);
-      } catch (err) {
-        throw cgroupError(file, `write ${value}`, err);
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
+  // (the addon's writes: see native.ts)
+  const r = native().writeValues(file, values);
+  if (r === 0) return;
+  const [index, errno] = r;
+  throw cgroupError(file, `write ${values[Math.max(index, 0)]}`, errnoError(errno, index < 0 ? 'open' : 'write', file));
 }
 
 /** Read a cgroup file as text (trailing newline removed); throws ShoalError('CGROUP'). */
@@ -118,26 +108,16 @@ export function mkdirp(dir: string): { created: string[]; existedLeaf: boolean }
 
 /** Returns true when `dir` already existed; pushes newly made dirs onto `created`. */
 function mkdirInner(dir: string, created: string[]): boolean {
-  try {
-    fs.mkdirSync(dir, 0o755);
-    created.push(dir);
-    return false;
-  } catch (err) {
-    const code = errnoOf(err);
-    if (code === 'EEXIST') return true;
-    if (code !== 'ENOENT') throw err;
+  let e = native().mkdirErrno(dir, 0o755);
+  if (e === Errno.ENOENT) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw errnoError(Errno.ENOENT, 'mkdir', dir);
+    mkdirInner(parent, created);
+    e = native().mkdirErrno(dir, 0o755);
   }
-  const parent = path.dirname(dir);
-  if (parent === dir) throw Object.assign(new Error(`ENOENT: no such file or directory, mkdir '${dir}'`), { code: 'ENOENT' });
-  mkdirInner(parent, created);
-  try {
-    fs.mkdirSync(dir, 0o755);
-    created.push(dir);
-    return false;
-  } catch (err) {
-    if (errnoOf(err) === 'EEXIST') return true;
-    throw err;
-  }
+  if (e === 0) created.push(dir);
+  else if (e !== Errno.EEXIST) throw errnoError(e, 'mkdir', dir);
+  return e === Errno.EEXIST;
 }
 
 /** Promise that resolves after `ms` milliseconds. */
@@ -164,35 +144,25 @@ export function childDirs(dir: string): string[] {
  */
 export async function removeCgroupTree(dir: string, deadline: number): Promise<void> {
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-    try {
-      // rmdir first: a cgroup directory lists dozens of control files, and a container rarely
-      // made child cgroups, so listing it up front would be wasted on almost every delete.
-      fs.rmdirSync(dir);
-      return;
-    } catch (err) {
-      const code = errnoOf(err);
-      if (code === 'ENOENT') return;
-      if (code === 'ENOTEMPTY' || code === 'EBUSY') {
-        // Child cgroups (the container made some; cgroupfs says EBUSY) go first.
-        const children = childDirs(dir);
-        for (const child of children) await removeCgroupTree(child, deadline);
-        if (children.length) continue;
-      } else {
-        throw cgroupError(dir, 'rmdir', err, true);
-      }
-      if (Date.now() >= deadline) throw cgroupError(dir, 'rmdir', err, true);
-      await sleep(delay);
+    // rmdir first: a cgroup directory lists dozens of control files, and a container rarely
+    // made child cgroups, so listing it up front would be wasted on almost every delete.
+    const e = native().rmdirErrno(dir);
+    if (e === 0 || e === Errno.ENOENT) return;
+    if (e === Errno.ENOTEMPTY || e === Errno.EBUSY) {
+      // Child cgroups (the container made some; cgroupfs says EBUSY) go first.
+      const children = childDirs(dir);
+      for (const child of children) await removeCgroupTree(child, deadline);
+      if (children.length) continue;
+    } else {
+      throw cgroupError(dir, 'rmdir', errnoError(e, 'rmdir', dir), true);
     }
+    if (Date.now() >= deadline) throw cgroupError(dir, 'rmdir', errnoError(e, 'rmdir', dir), true);
+    await sleep(delay);
   }
 }
 
 /** rmdir the given directories innermost first, ignoring ENOENT/EBUSY/ENOTEMPTY (best effort). */
 export function rmdirQuiet(dirs: string[]): void {
-  for (let i = dirs.length - 1; i >= 0; i--) {
-    try {
-      fs.rmdirSync(dirs[i]);
-    } catch {
-      /* shared parent in use by someone else, or already gone */
-    }
-  }
+  // (a shared parent in use by someone else, or one already gone, stays as it is)
+  for (let i = dirs.length - 1; i >= 0; i--) native().rmdirErrno(dirs[i]);
 }

@@ -3,13 +3,14 @@
  * resource writes, destroy (kill everything, then rmdir depth-first retrying EBUSY) and the
  * JSON form stored in the container state.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import type { LinuxResources } from '../../../../spec/src/config';
 import { LEGACY_PARENT } from './path';
 import { ShoalError } from '../errors';
 import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
+import { native } from '../../native';
+import { Errno } from '../syserr';
 import type { CgroupWrite } from './controllers/index';
 import { normalizeDeviceRule, type DeviceRule } from './controllers/devices';
 import { childDirs, errnoOf, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile, writeCgroupValues } from './fsutil';
@@ -244,25 +245,16 @@ export abstract class BaseCgroup implements CgroupHandle {
     }
     // The old default parent (/shoal) is ours too: remove it once its last container is gone, so
     // a host without containers shows no trace of shoal. A racing create retries its mkdir.
-    for (const e of this.entries) {
-      if (path.posix.dirname(e.path) !== LEGACY_PARENT) continue;
-      try {
-        fs.rmdirSync(path.dirname(e.dir));
-      } catch {
-        /* other containers still there, or already gone */
-      }
-    }
+    // (other containers still there, or already gone: it stays as it is)
+    for (const e of this.entries) if (path.posix.dirname(e.path) === LEGACY_PARENT) native().rmdirErrno(path.dirname(e.dir));
   }
 
   /** rmdir of every hierarchy's directory; whether all are gone (missing ones count as gone). */
   private removeIfEmpty(): boolean {
     let all = true;
     for (const e of this.entries) {
-      try {
-        fs.rmdirSync(e.dir);
-      } catch (err) {
-        if (errnoOf(err) !== 'ENOENT') all = false;
-      }
+      const err = native().rmdirErrno(e.dir);
+      if (err !== 0 && err !== Errno.ENOENT) all = false;
     }
     return all;
   }
