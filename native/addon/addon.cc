@@ -276,6 +276,22 @@ Napi::Value WriteAllErrno(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, 0);
 }
 
+// readLatin1(fd, max) -> one read(2) of up to max bytes as a latin1 string (a char per byte; ''
+// at EOF), or the errno (a number: EAGAIN when a non-blocking fd has nothing). The helper's
+// channel is read this way: no Buffer to allocate and join, and no exception per EAGAIN.
+Napi::Value ReadLatin1(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd, max;
+  if (!IntArg(info, 0, "fd", &fd) || !IntArg(info, 1, "max", &max, 1)) return env.Undefined();
+  std::vector<char> buf(static_cast<size_t>(max));
+  ssize_t n;
+  do n = read(fd, buf.data(), buf.size()); while (n < 0 && errno == EINTR);
+  if (n < 0) return Napi::Number::New(env, errno);
+  napi_value out;
+  if (napi_create_string_latin1(env, buf.data(), static_cast<size_t>(n), &out) != napi_ok) return ThrowType(env, "string too long");
+  return Napi::Value(env, out);
+}
+
 // writeValues(path, values) -> 0, or [index, errno] of the first failure (index -1: the open).
 // The file is opened O_WRONLY (a cgroup file is never created or truncated) and each value is
 // one write(2): cgroupfs takes one value per write (a devices.allow rule, a pid).
@@ -1072,6 +1088,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeFileErrno", Napi::Function::New(env, WriteFileErrno, "writeFileErrno"));
   exports.Set("writeAllErrno", Napi::Function::New(env, WriteAllErrno, "writeAllErrno"));
   exports.Set("writeValues", Napi::Function::New(env, WriteValues, "writeValues"));
+  exports.Set("readLatin1", Napi::Function::New(env, ReadLatin1, "readLatin1"));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
   exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));

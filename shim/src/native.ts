@@ -61,6 +61,8 @@ export interface NativeBinding {
    * first failure (index -1: the open failed).
    */
   writeValues(path: string, values: readonly string[]): 0 | [number, number];
+  /** One read(2) of up to `max` bytes as a latin1 string ('' at EOF), or the errno (EAGAIN: nothing yet). */
+  readLatin1(fd: number, max: number): string | number;
   /** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this process. */
   setChildSubreaper(on: boolean): void;
   /**

@@ -176,6 +176,9 @@ test('bad bundles: missing bundle, invalid JSON, empty process.args, missing roo
     expectError(['create', '-b', bundle, uniqueId('er')], root, /no-such-program/, { files: work });
     write((c) => (c.process.args = ['no-such-cmd']));
     expectError(['run', '-b', bundle, uniqueId('er')], root, /no-such-cmd/);
+    // The helper's report is UTF-8: a path that is not ASCII comes through intact.
+    write((c) => (c.process.args = ['/bin/no-such-caf\u00e9-\u6f22']));
+    expectError(['create', '-b', bundle, uniqueId('er')], root, /\/bin\/no-such-caf\u00e9-\u6f22/, { files: work });
     assert.is(fs.readdirSync(root).length, 0, 'nothing left under --root');
   });
 });

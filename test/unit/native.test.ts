@@ -156,7 +156,7 @@ test('errors carry code, errno and syscall', () => {
   assert.throws(() => n.pidfdOpen(-1), (e: Error) => e instanceof TypeError);
 });
 
-test('file calls with the errno as a value: mkdir, rmdir, unlink, rename, writeFile, writeAll, writeValues', async () => {
+test('file calls with the errno as a value: mkdir, rmdir, unlink, rename, writeFile, writeAll, writeValues, readLatin1', async () => {
   const n = native();
   const E = os.constants.errno;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-native-fs-'));
@@ -208,6 +208,25 @@ test('file calls with the errno as a value: mkdir, rmdir, unlink, rename, writeF
     n.closeFd(r2);
     assert.is(n.writeAllErrno(w2, 'x'), E.EPIPE);
     n.closeFd(w2);
+
+    // readLatin1: a char per byte (the caller decodes UTF-8 lines), '' at EOF, EAGAIN as a value
+    // on an empty non-blocking fd.
+    const [r3, w3] = n.pipe();
+    assert.is(n.writeAllErrno(w3, 'ok \u00e9\n'), 0);
+    assert.is(n.readLatin1(r3, 2), 'ok', 'at most max bytes');
+    assert.is(n.readLatin1(r3, 4096), ' \u00c3\u00a9\n');
+    n.closeFd(w3);
+    assert.is(n.readLatin1(r3, 4096), '', 'EOF');
+    n.closeFd(r3);
+    const fifo = openFifo();
+    try {
+      const nb = fs.openSync(path.join(fifo.dir, 'fifo'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      assert.is(n.readLatin1(nb, 16), E.EAGAIN);
+      fs.closeSync(nb);
+    } finally {
+      fs.closeSync(fifo.fd);
+      fs.rmSync(fifo.dir, { recursive: true, force: true });
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as fs from 'fs';
 import { isoTime } from '../../shim/src/runtime/time';
 import { StateStore, type ContainerState } from '../../shim/src/runtime/state';
-import { errnoError, Errno } from '../../shim/src/runtime/syserr';
+import { errnoError, Errno } from '../../shim/src/runtime/errno';
 
 test('isoTime formats like Date.prototype.toISOString', () => {
   for (const ms of [0, 1, 999, 1_700_000_000_123, 253402300799999, Date.now()]) {

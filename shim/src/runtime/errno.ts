@@ -23,3 +23,16 @@ export function errnoDescription(n: number): string {
   const text = getSystemErrorMap().get(-n)?.[1];
   return text ? `${errnoName(n)} (${text})` : errnoName(n);
 }
+
+/** Linux errno values the addon's file calls (native.ts: mkdirErrno and the like) return as values. */
+export const Errno = { ENOENT: 2, EAGAIN: 11, EBUSY: 16, EEXIST: 17, ENODEV: 19, EPIPE: 32, ENOTEMPTY: 39 } as const;
+
+/**
+ * The error Node's fs would have thrown for an errno the addon returned ("ENOENT: no such file or
+ * directory, open '/x'", with code, errno, syscall and path): made only when it is one to report.
+ */
+export function errnoError(errno: number, syscall: string, file?: string): NodeJS.ErrnoException {
+  const [code, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `unknown error ${errno}`];
+  const where = file === undefined ? '' : ` '${file}'`;
+  return Object.assign(new Error(`${code}: ${text}, ${syscall}${where}`), { code, errno: -errno, syscall, ...(file === undefined ? {} : { path: file }) });
+}

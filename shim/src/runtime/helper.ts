@@ -1,8 +1,7 @@
-import * as fs from 'fs';
 import { helperPath, native, ExitInfo, SpawnedHelper } from '../native';
 import { writeFd } from './fdwrite';
 import { ShoalError } from './errors';
-import { errnoDescription } from './errno';
+import { Errno, errnoDescription } from './errno';
 import type { PlanWriter } from './plan/writer';
 import { Op } from './plan/ops';
 import { trace } from './trace';
@@ -99,7 +98,8 @@ export class Helper implements HelperProcess {
   private syncWatch: number | null = null;
   private exitWatch: number | null = null;
   private status: number | null = null;
-  private buf: Buffer = Buffer.alloc(0);
+  /** What the channel had past the last line taken, a char per byte (latin1). */
+  private buf = '';
   private ended = false;
   /** The process waits for 'G' after READY (START_SYNC). */
   private waitsForGo = false;
@@ -206,20 +206,15 @@ export class Helper implements HelperProcess {
   /** Reads what the sync socket has, then waits for more (one readiness watch at a time). */
   private pump(): void {
     if (this.sync < 0 || this.syncWatch !== null) return;
-    const chunk = Buffer.allocUnsafe(4096);
     for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(this.sync, chunk, 0, chunk.length, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') break;
-        n = 0; // ECONNRESET and the like: the helper is gone
-      }
-      if (n === 0) {
-        this.ended = true;
+      // (the addon's read: no Buffer to allocate and join, no exception for EAGAIN)
+      const r = native().readLatin1(this.sync, 4096);
+      if (r === Errno.EAGAIN) break;
+      if (typeof r === 'number' || r === '') {
+        this.ended = true; // EOF, or ECONNRESET and the like: the helper is gone
         break;
       }
-      this.buf = Buffer.concat([this.buf, chunk.subarray(0, n)]);
+      this.buf += r;
     }
     this.waiters.splice(0).forEach((w) => w());
     if (!this.ended) {
@@ -233,11 +228,12 @@ export class Helper implements HelperProcess {
   /** The next "LINE\n" from the helper, or null once the channel closed. */
   private async next(): Promise<string | null> {
     for (;;) {
-      const nl = this.buf.indexOf(10);
+      const nl = this.buf.indexOf('\n');
       if (nl >= 0) {
-        const line = this.buf.subarray(0, nl).toString('utf8');
-        this.buf = this.buf.subarray(nl + 1);
-        return line;
+        const raw = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        // The lines are UTF-8 (an error's path may not be ASCII), read a byte per char.
+        return /[^\x00-\x7f]/.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw;
       }
       if (this.ended || this.sync < 0) return null;
       await new Promise<void>((r) => {

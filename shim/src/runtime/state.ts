@@ -5,7 +5,7 @@ import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
 import { native } from '../native';
 import { ShoalError, sysError } from './errors';
-import { Errno, errnoError } from './syserr';
+import { Errno, errnoError } from './errno';
 import { isoTime } from './time';
 
 /** What shoal keeps about a container in <root>/<id>/state.json. */

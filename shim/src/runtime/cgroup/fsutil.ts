@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ShoalError } from '../errors';
 import { native } from '../../native';
-import { Errno, errnoError } from '../syserr';
+import { Errno, errnoError } from '../errno';
 
 /** The errno code of a Node system error ("EINVAL"), or undefined for other errors. */
 export function errnoOf(err: unknown): string | undefined {

@@ -10,7 +10,7 @@ import { ShoalError } from '../errors';
 import type { CgroupHandle, CgroupMode } from './types';
 import type { Hierarchy } from './detect';
 import { native } from '../../native';
-import { Errno } from '../syserr';
+import { Errno } from '../errno';
 import type { CgroupWrite } from './controllers/index';
 import { normalizeDeviceRule, type DeviceRule } from './controllers/devices';
 import { childDirs, errnoOf, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile, writeCgroupValues } from './fsutil';
