@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import { isoTime } from '../../shim/src/runtime/time';
 import { StateStore, type ContainerState } from '../../shim/src/runtime/state';
 import { errnoError, Errno } from '../../shim/src/runtime/errno';
+import { SIGNALS, parseSignal } from '../../shim/src/runtime/kill';
+import { hasMountSetattr } from '../../shim/src/runtime/plan/build';
 
 test('isoTime formats like Date.prototype.toISOString', () => {
   for (const ms of [0, 1, 999, 1_700_000_000_123, 253402300799999, Date.now()]) {
@@ -110,6 +112,17 @@ test('errnoError words an errno as Node\'s fs does (message, code, errno, syscal
   assert.is(ours.syscall, 'open');
   assert.is(ours.path, '/nonexistent/x');
   assert.is(errnoError(Errno.EPIPE, 'write').message, 'EPIPE: broken pipe, write');
+});
+
+test('the tables that stand in for the os module match it: signal numbers, the kernel release', () => {
+  const os = require('os') as typeof import('os');
+  const signals = os.constants.signals as Record<string, number>;
+  for (const [name, n] of Object.entries(SIGNALS)) assert.is(n, signals[name], name);
+  for (const [name, n] of Object.entries(signals)) if (name in SIGNALS) assert.is(parseSignal(name.slice(3).toLowerCase()), n);
+  assert.is(parseSignal(''), 15);
+  assert.is(parseSignal('RTMIN+2'), 36);
+  assert.is(hasMountSetattr(), hasMountSetattr(os.release()), 'the default reads /proc/sys/kernel/osrelease');
+  assert.ok(hasMountSetattr('5.12.0') && !hasMountSetattr('5.11.9') && hasMountSetattr('6.1.0-18-amd64'));
 });
 
 test.run();

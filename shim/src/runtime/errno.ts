@@ -24,8 +24,11 @@ export function errnoDescription(n: number): string {
   return text ? `${errnoName(n)} (${text})` : errnoName(n);
 }
 
-/** Linux errno values the addon's file calls (native.ts: mkdirErrno and the like) return as values. */
-export const Errno = { ENOENT: 2, EAGAIN: 11, EBUSY: 16, EEXIST: 17, ENODEV: 19, EPIPE: 32, ENOTEMPTY: 39 } as const;
+/**
+ * Linux errno values, as the addon's file calls (native.ts: mkdirErrno and the like) return them
+ * (the os module's constants would be a fifth of a millisecond of loading on the hot path).
+ */
+export const Errno = { ENOENT: 2, EAGAIN: 11, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EPIPE: 32, ENOSYS: 38, ENOTEMPTY: 39, EOPNOTSUPP: 95 } as const;
 
 /**
  * The error Node's fs would have thrown for an errno the addon returned ("ENOENT: no such file or

@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
@@ -68,8 +67,8 @@ function exchange(tmp: string, file: string): boolean {
   try {
     native().renameExchange(tmp, file);
   } catch (e) {
-    const { EINVAL, ENOSYS, ENOENT, EOPNOTSUPP } = os.constants.errno;
-    if ([EINVAL, ENOSYS, ENOENT, EOPNOTSUPP].includes((e as NodeJS.ErrnoException).errno ?? 0)) return false;
+    const unsupported: number[] = [Errno.EINVAL, Errno.ENOSYS, Errno.ENOENT, Errno.EOPNOTSUPP];
+    if (unsupported.includes((e as NodeJS.ErrnoException).errno ?? 0)) return false;
     throw e;
   }
   native().unlinkErrno(tmp); // (or removed with the directory)

@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { Spec, Mount, Hook, Process, IDMapping, Linux } from '../../../../spec/src/config';
 import type { CgroupHandle } from '../cgroup/types';
@@ -255,8 +254,17 @@ function cgroupMounts(w: PlanWriter, m: Mount, ctx: PlanContext, newCgroupNs: bo
   }
 }
 
+/** The kernel's release ("6.1.0-18-amd64"), as os.release() says it (without loading the os module). */
+function kernelRelease(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/osrelease', 'latin1').trim();
+  } catch {
+    return (require('os') as typeof import('os')).release();
+  }
+}
+
 /** Whether the kernel has mount_setattr(2) (Linux 5.12). */
-export function hasMountSetattr(release: string = os.release()): boolean {
+export function hasMountSetattr(release: string = kernelRelease()): boolean {
   const [major, minor] = release.split('.').map((x) => parseInt(x, 10));
   return major > 5 || (major === 5 && minor >= 12);
 }
