@@ -117,6 +117,24 @@ bool StringArg(const Napi::CallbackInfo &info, size_t i, const char *name, std::
   return true;
 }
 
+// Reads info[i] as an array of strings, appended to *out; false after throwing a TypeError.
+bool StringArrayArg(const Napi::CallbackInfo &info, size_t i, const char *name, std::vector<std::string> *out) {
+  if (info.Length() <= i || !info[i].IsArray()) {
+    ThrowType(info.Env(), std::string(name) + " must be an array of strings");
+    return false;
+  }
+  Napi::Array a = info[i].As<Napi::Array>();
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsString()) {
+      ThrowType(info.Env(), std::string(name) + " must be an array of strings");
+      return false;
+    }
+    out->push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return true;
+}
+
 // pidfdOpen(pid) -> fd. The fd is CLOEXEC (pidfds always are).
 Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
   int pid;
@@ -215,11 +233,17 @@ Napi::Value RenameErrno(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), rename(a.c_str(), b.c_str()) < 0 ? errno : 0);
 }
 
-// Writes all of data to fd (EINTR retried); 0 or the errno.
+// Writes all of data to fd (EINTR retried; a full non-blocking fd, EAGAIN, waited on with
+// poll(2)); 0 or the errno.
 static int write_all(int fd, const char *data, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, data, len);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd p = {fd, POLLOUT, 0};
+      poll(&p, 1, -1);
+      continue;
+    }
     if (n < 0) return errno;
     data += n;
     len -= static_cast<size_t>(n);
@@ -261,19 +285,7 @@ Napi::Value WriteAllErrno(const Napi::CallbackInfo &info) {
   } else {
     return ThrowType(env, "data must be a string or a Uint8Array");
   }
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      struct pollfd p = {fd, POLLOUT, 0};
-      poll(&p, 1, -1);
-      continue;
-    }
-    if (n < 0) return Napi::Number::New(env, errno);
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Napi::Number::New(env, 0);
+  return Napi::Number::New(env, write_all(fd, data, len));
 }
 
 // readLatin1(fd, max) -> one read(2) of up to max bytes as a latin1 string (a char per byte; ''
@@ -298,15 +310,8 @@ Napi::Value ReadLatin1(const Napi::CallbackInfo &info) {
 Napi::Value WriteValues(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string p;
-  if (!StringArg(info, 0, "path", &p)) return env.Undefined();
-  if (info.Length() < 2 || !info[1].IsArray()) return ThrowType(env, "values must be an array");
-  Napi::Array values = info[1].As<Napi::Array>();
   std::vector<std::string> vs;
-  for (uint32_t i = 0; i < values.Length(); i++) {
-    Napi::Value v = values.Get(i);
-    if (!v.IsString()) return ThrowType(env, "values must be strings");
-    vs.push_back(v.As<Napi::String>().Utf8Value());
-  }
+  if (!StringArg(info, 0, "path", &p) || !StringArrayArg(info, 1, "values", &vs)) return env.Undefined();
   auto failure = [&](int index, int err) {
     Napi::Array r = Napi::Array::New(env, 2);
     r.Set(0u, Napi::Number::New(env, index));
@@ -789,18 +794,14 @@ static void run_spawn(SpawnJob *j) {
 static bool prepare_spawn(const Napi::CallbackInfo &info, SpawnJob *j) {
   Napi::Env env = info.Env();
   if (!StringArg(info, 0, "file", &j->file)) return false;
-  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) return ThrowType(env, "args and fds must be arrays"), false;
+  if (info.Length() < 3 || !info[2].IsArray()) return ThrowType(env, "fds must be an array"), false;
   if (!StringArg(info, 3, "cwd", &j->cwd)) return false;
   int exe_fd = -1;
   if (info.Length() > 4 && !info[4].IsUndefined() && !IntArg(info, 4, "exeFd", &exe_fd)) return false;
   if (info.Length() > 5 && !info[5].IsUndefined() && !StringArg(info, 5, "sealFrom", &j->seal_from)) return false;
-  Napi::Array jargs = info[1].As<Napi::Array>(), jfds = info[2].As<Napi::Array>();
+  Napi::Array jfds = info[2].As<Napi::Array>();
   j->args.push_back(j->file);
-  for (uint32_t i = 0; i < jargs.Length(); i++) {
-    Napi::Value v = jargs.Get(i);
-    if (!v.IsString()) return ThrowType(env, "args must be strings"), false;
-    j->args.push_back(v.As<Napi::String>().Utf8Value());
-  }
+  if (!StringArrayArg(info, 1, "args", &j->args)) return false;
   std::vector<int> want;
   for (uint32_t i = 0; i < jfds.Length(); i++) {
     Napi::Value v = jfds.Get(i);

@@ -5,9 +5,9 @@
  */
 import * as fs from 'fs';
 import { native, nativeLoaded } from '../native';
+import { Errno, errnoError } from './errno';
 
 let pause: Int32Array | undefined;
-const EPIPE = 32;
 
 /** Write all of `data` to `fd`; a closed reader (EPIPE) drops the rest, as runc's output would. */
 export function writeFd(fd: number, data: string | Uint8Array): void {
@@ -15,8 +15,7 @@ export function writeFd(fd: number, data: string | Uint8Array): void {
   // the Buffer calls around it would be compiled for this alone.
   if (nativeLoaded()) {
     const e = native().writeAllErrno(fd, data);
-    // (./errno loads the util module: only for a failure, as `state` and `--version` write too)
-    if (e !== 0 && e !== EPIPE) throw (require('./errno') as typeof import('./errno')).errnoError(e, 'write');
+    if (e !== 0 && e !== Errno.EPIPE) throw errnoError(e, 'write');
     return;
   }
   let buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
