@@ -73,6 +73,9 @@
         "-Wall",
         "-O2",
         "-D_GNU_SOURCE"
+      ],
+      "ldflags": [
+        "-static"
       ]
     }
   ]
