@@ -17,8 +17,9 @@
  *                     driving shoal's runc-compatible CLI)
  *     interleaved: every iteration runs each variant once, in a fresh random order.
  *     Target: shoal ≤ 0.7 × runc.
- *  2. storm: 50 containers (`ctr run -d IMG ID sleep 100000`, --parallel clients at a time) per
- *     runtime in a fresh namespace; wall time from the first spawn to the last exit (target
+ *  2. storm: 50 containers (`ctr run -d IMG ID sleep 100000`, --parallel clients at a time, all
+ *     by default, started by a bash in the sandbox: CtrShell) per runtime in a fresh namespace;
+ *     wall time from the first request to the last exit (target
  *     ≤ 0.5 × runc), then the PSS of the processes listening on the shim sockets of that
  *     namespace (target ≤ 0.3 × runc), then every task and container is killed and deleted.
  *
@@ -34,7 +35,7 @@ import * as path from 'path';
 import { Containerd, cannotRun, startContainerd } from '../test/lib/daemons';
 import { ociImageTar } from '../test/lib/image';
 import {
-  CommonOptions, CtrNamespace, checkVariants, commonFlag, listValue, loadavg, memoryOf, onSignals, parseArgs, record, repoRoot, runPool, sandboxProcesses, Samples, shimListeners, machineCpu, processCpu,
+  CommonOptions, CtrNamespace, CtrShell, checkVariants, commonFlag, listValue, loadavg, memoryOf, onSignals, parseArgs, record, repoRoot, runPool, sandboxProcesses, Samples, shimListeners, machineCpu, processCpu,
   shimNamespace, ShimMemory, shuffle, sleep, stripEnv, summaries, table, versions, writeJson, cmdline,
 } from './lib/daemon';
 import { ms, summarize } from './lib/stats';
@@ -61,7 +62,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
   --warmup N         latency: unmeasured iterations first (default 2)
   --variants LIST    latency: subset of ${VARIANTS.join(',')} (default all)
   --storm N          storm: containers per runtime (default 50)
-  --parallel N       storm: concurrent ctr clients (default 8; N = all at once)
+  --parallel N       storm: concurrent ctr clients (default 50: all at once)
   --rounds N         storm: rounds (runtimes in a fresh random order each; default 2)
   --settle S         storm: seconds between the last start and the memory reading (default 3)
   --out FILE         JSON results (default bench/results/containerd-<date>.json)
@@ -70,7 +71,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 8, rounds: 2, settle: 3, out: '', keepEnv: false };
+  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 2, settle: 3, out: '', keepEnv: false };
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
       case '--phases': o.phases = listValue(value()); break;
@@ -220,21 +221,26 @@ class Bench {
     const la = loadavg();
     process.stderr.write(`storm round ${round} ${rt}: ${ids.length} containers, ${this.o.parallel} at a time (load ${la})\n`);
     const cd = this.cd!;
-    const cpu0 = { machine: machineCpu(), containerd: processCpu(cd.pid), ctr: processCpu('self') };
+    const clients = new CtrShell(n, this.tmp);
+    await clients.run(['version']); // the shell is up (not timed)
+    await clients.reaped();
+    const cpu0 = { machine: machineCpu(), containerd: processCpu(cd.pid), ctr: processCpu('self') + processCpu(clients.pid) };
     const t0 = process.hrtime.bigint();
     const res = await runPool(ids, this.o.parallel, (id) =>
-      this.state.stopping ? Promise.resolve({ code: -1, ms: 0, out: 'stopping' }) : n.spawnCtr(['run', '-d', ...this.runtimeArgs(rt), this.image, id, 'sleep', '100000']));
+      this.state.stopping ? Promise.resolve({ code: -1, ms: 0, out: 'stopping' }) : clients.run(['run', '-d', ...this.runtimeArgs(rt), this.image, id, 'sleep', '100000']));
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    await clients.reaped();
     // CPU seconds the storm took, and who took them (the shims of this namespace started with it;
     // the runtimes and helpers they ran are their reaped children).
     const cpu: StormCpu = {
       machine: machineCpu() - cpu0.machine,
       containerd: processCpu(cd.pid) - cpu0.containerd,
       shims: shimListeners(cd.sandbox).filter((l) => shimNamespace(l.pid) === n.ns).reduce((t, l) => t + processCpu(l.pid), 0),
-      ctr: processCpu('self') - cpu0.ctr,
+      ctr: processCpu('self') + processCpu(clients.pid) - cpu0.ctr,
       rest: 0,
     };
     cpu.rest = cpu.machine - cpu.containerd - cpu.shims - cpu.ctr;
+    await clients.close();
     const failed = res.map((r, i) => (r.code === 0 ? '' : `${ids[i]}: exit ${r.code}: ${r.out.split('\n').slice(-2).join(' | ')}`)).filter(Boolean);
     for (const f of failed) this.errors.push(`storm ${rt}: ${f}`);
     const deadline = Date.now() + 30_000;
