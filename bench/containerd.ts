@@ -63,7 +63,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
   --variants LIST    latency: subset of ${VARIANTS.join(',')} (default all)
   --storm N          storm: containers per runtime (default 50)
   --parallel N       storm: concurrent ctr clients (default 50: all at once)
-  --rounds N         storm: rounds (runtimes in a fresh random order each; default 2)
+  --rounds N         storm: rounds (runtimes in a fresh random order each; default 3: the median is a round's)
   --settle S         storm: seconds between the last start and the memory reading (default 3)
   --out FILE         JSON results (default bench/results/containerd-<date>.json)
   --no-json          do not write JSON
@@ -71,7 +71,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 2, settle: 3, out: '', keepEnv: false };
+  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 3, settle: 3, out: '', keepEnv: false };
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
       case '--phases': o.phases = listValue(value()); break;
