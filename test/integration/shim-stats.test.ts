@@ -115,9 +115,9 @@ test('an OOM kill publishes /tasks/oom before the exit is waited for', () =>
 test('Checkpoint and restore are Unimplemented', () =>
   withCleanup(async (defer) => {
     const { svc, bundle, id } = setup(defer, { process: { args: ['sleep', '100'] } });
-    await expectError(svc.Create({ id, bundle, checkpoint: '/tmp/cp' }), 'UNSUPPORTED', /checkpoint\/restore is not implemented yet/);
+    await expectError(svc.Create({ id, bundle, checkpoint: '/tmp/cp' }), 'UNSUPPORTED', /checkpoint\/restore through the containerd shim is not implemented yet/);
     await svc.Create({ id, bundle });
-    await expectError(svc.Checkpoint(), 'UNSUPPORTED', /checkpoint\/restore is not implemented yet/);
+    await expectError(svc.Checkpoint(), 'UNSUPPORTED', /checkpoint\/restore through the containerd shim is not implemented yet/);
   }));
 
 test('runtime options: runc Options (no_pivot_root, io_uid/io_gid, systemd_cgroup), CRI TOML', () =>

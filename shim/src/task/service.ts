@@ -53,7 +53,7 @@ export interface TaskServiceOptions {
 }
 
 /** What Checkpoint and Create-from-checkpoint answer (Unimplemented). */
-export const CHECKPOINT_UNSUPPORTED = 'checkpoint/restore is not implemented yet';
+export const CHECKPOINT_UNSUPPORTED = 'checkpoint/restore through the containerd shim is not implemented yet (the shoal CLI has checkpoint and restore)';
 
 const ev = (name: string) => `containerd.events.${name}`;
 
