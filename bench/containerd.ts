@@ -224,7 +224,9 @@ class Bench {
     const clients = new CtrShell(n, this.tmp);
     await clients.run(['version']); // the shell is up (not timed)
     await clients.reaped();
-    const cpu0 = { machine: machineCpu(), containerd: processCpu(cd.pid), ctr: processCpu('self') + processCpu(clients.pid) };
+    // The clients' CPU: this process's and the shell's, with the children each has reaped.
+    const clientCpu = () => processCpu('self') + processCpu(clients.pid);
+    const cpu0 = { machine: machineCpu(), containerd: processCpu(cd.pid), ctr: clientCpu() };
     const t0 = process.hrtime.bigint();
     const res = await runPool(ids, this.o.parallel, (id) =>
       this.state.stopping ? Promise.resolve({ code: -1, ms: 0, out: 'stopping' }) : clients.run(['run', '-d', ...this.runtimeArgs(rt), this.image, id, 'sleep', '100000']));
@@ -236,7 +238,7 @@ class Bench {
       machine: machineCpu() - cpu0.machine,
       containerd: processCpu(cd.pid) - cpu0.containerd,
       shims: shimListeners(cd.sandbox).filter((l) => shimNamespace(l.pid) === n.ns).reduce((t, l) => t + processCpu(l.pid), 0),
-      ctr: processCpu('self') + processCpu(clients.pid) - cpu0.ctr,
+      ctr: clientCpu() - cpu0.ctr,
       rest: 0,
     };
     cpu.rest = cpu.machine - cpu.containerd - cpu.shims - cpu.ctr;

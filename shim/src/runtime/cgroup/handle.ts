@@ -13,7 +13,7 @@ import { native } from '../../native';
 import { Errno } from '../errno';
 import type { CgroupWrite } from './controllers/index';
 import { normalizeDeviceRule, type DeviceRule } from './controllers/devices';
-import { childDirs, errnoOf, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile, writeCgroupValues } from './fsutil';
+import { childDirs, mkdirp, parsePids, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile, writeCgroupValues } from './fsutil';
 
 /** How long destroy() keeps killing, and then keeps retrying rmdir on EBUSY. */
 export const DESTROY_TIMEOUT_MS = 2000;
