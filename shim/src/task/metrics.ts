@@ -8,6 +8,7 @@
  * `io.containerd.cgroups.v2.Metrics` on pure v2 hosts, as containerd-shim-runc-v2 does.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import type { CgroupHandle } from '../runtime/cgroup/types';
 import type { ContainerState } from '../runtime/state';
 import type { AnyMsg } from '../ttrpc/proto';
@@ -51,25 +52,54 @@ export function statsAny(cg: CgroupHandle): AnyMsg {
   return packMessage(m.version === 2 ? METRICS_V2 : METRICS_V1, exactUint64(m.metrics) as Record<string, unknown>);
 }
 
+/** When a v1 notification is followed up: the kernel notifies before it bumps oom_kill. */
+const V1_RECHECK_MS = [0, 50, 500];
+
 /**
- * Watches a container's cgroup for OOM kills and calls `onOom` once per kill. On cgroup v2 the
- * memory.events oom_kill counter decides (inotify wakes us); on v1/hybrid every notification of
- * the memory.oom_control eventfd is one OOM, as with runc's shim (the kernel notifies before
- * it bumps oom_kill). Returns the function that stops watching.
+ * Watches a container's cgroup for OOM kills and calls `onOom` once per kill: the oom_kill
+ * counter (memory.events on v2, memory.oom_control on v1) decides, inotify (v2) or the
+ * memory.oom_control eventfd (v1) wake us. On v1 the kernel notifies before it bumps the counter,
+ * and may notify twice for one kill, so the counter is re-read shortly after each notification;
+ * a v1 kernel without the counter gets one event per notification, as with runc's shim.
+ * Returns the function that stops watching.
  */
 export function watchContainerOom(cg: CgroupHandle, onOom: () => void, warn: (m: string) => void): () => void {
   const { oomKillCount, watchOom } = require('../runtime/events') as typeof import('../runtime/events');
   let seen = oomKillCount(cg);
   const memDir = cg.controllerDir('memory');
+  const counted = cg.mode === 'v2' || (!!memDir && hasOomKillCounter(memDir));
+  const timers = new Set<NodeJS.Timeout>();
+  const catchUp = () => {
+    // v1 also signals the eventfd when the cgroup is removed: that is no OOM.
+    if (!memDir || !fs.existsSync(memDir)) return;
+    const n = oomKillCount(cg);
+    for (; seen < n; seen++) onOom();
+  };
   try {
-    return watchOom(cg, () => {
-      // v1 also signals the eventfd when the cgroup is removed: that is no OOM.
-      if (cg.mode !== 'v2') return void (memDir && fs.existsSync(memDir) && onOom());
-      const n = oomKillCount(cg);
-      for (; seen < n; seen++) onOom();
+    const stop = watchOom(cg, () => {
+      if (cg.mode === 'v2') return catchUp();
+      if (!counted) return void (memDir && fs.existsSync(memDir) && onOom());
+      for (const ms of V1_RECHECK_MS) {
+        const t = setTimeout(() => (timers.delete(t), catchUp()), ms);
+        timers.add(t);
+      }
     });
+    return () => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      stop();
+    };
   } catch (e) {
     warn(`oom watch: ${(e as Error).message}`);
     return () => undefined;
+  }
+}
+
+/** Whether a v1 memory.oom_control has the oom_kill counter (Linux 4.13+). */
+function hasOomKillCounter(memDir: string): boolean {
+  try {
+    return /^oom_kill /m.test(fs.readFileSync(path.join(memDir, 'memory.oom_control'), 'utf8'));
+  } catch {
+    return false;
   }
 }
