@@ -67,7 +67,8 @@ export function watchContainerOom(cg: CgroupHandle, onOom: () => void, warn: (m:
   const { oomKillCount, watchOom } = require('../runtime/events') as typeof import('../runtime/events');
   let seen = oomKillCount(cg);
   const memDir = cg.controllerDir('memory');
-  const counted = cg.mode === 'v2' || (!!memDir && hasOomKillCounter(memDir));
+  // Whether this v1 kernel has the counter: asked at the first notification, not per container.
+  let counted: boolean | undefined;
   const timers = new Set<NodeJS.Timeout>();
   const catchUp = () => {
     // v1 also signals the eventfd when the cgroup is removed: that is no OOM.
@@ -78,6 +79,7 @@ export function watchContainerOom(cg: CgroupHandle, onOom: () => void, warn: (m:
   try {
     const stop = watchOom(cg, () => {
       if (cg.mode === 'v2') return catchUp();
+      counted ??= !!memDir && hasOomKillCounter(memDir);
       if (!counted) return void (memDir && fs.existsSync(memDir) && onOom());
       for (const ms of V1_RECHECK_MS) {
         const t = setTimeout(() => (timers.delete(t), catchUp()), ms);
