@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside the pure cgroup v2 VM (/work/shared/vm/run-in-vm.sh; see test/integration/criu.test.ts):
 # checkpoint and restore of a busybox container whose counter loop appends to a file in a
-# bind-mounted host dir. Checks: checkpoint stops it, restore continues the count (not from 0),
+# bind-mounted host dir, with the host's /dev/null as its stdio (files outside the container: dumped
+# as external, re-plumbed at restore). Checks: checkpoint stops it, restore continues the count (not from 0),
 # state says running, kill + delete leave no cgroup, state dir or process behind.
 # Needs a prior build (tsc + bundle). Env: SHOAL (default build/shoal.js; a scratch entry
 # dispatching checkpoint/restore works too), CRIU_TEST_DIR (default a fresh dir under /tmp).
@@ -33,8 +34,8 @@ node -e "require('./build/conformance/src/rootfs').buildBusyboxRootfs(process.ar
 node -e '
 const fs = require("fs"); const f = process.argv[1] + "/config.json"; const c = JSON.parse(fs.readFileSync(f));
 c.process.terminal = false;
-// stdio -> the container'"'"'s own /dev/null at once: host fds could not be checkpointed.
-c.process.args = ["sh", "-c", "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i >> /data/log; sleep 0.2; done"];
+// stdio stays the host'"'"'s /dev/null (run -d below): files outside the container, dumped as external.
+c.process.args = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >> /data/log; sleep 0.2; done"];
 c.mounts.push({ destination: "/data", type: "bind", source: process.argv[2], options: ["rbind", "rw"] });
 fs.writeFileSync(f, JSON.stringify(c, null, 2));' "$B" "$D" || fail "config"
 
@@ -49,8 +50,9 @@ sh_ checkpoint --image-path "$IMG" "$ID" || fail "checkpoint"
 n1=$(last); sleep 1; n2=$(last)
 [[ $n1 == "$n2" ]] || fail "counter still moves after checkpoint ($n1 -> $n2)"
 echo "criu-guest: checkpointed at $n1 ($((SECONDS - start)) s)"
+grep -q '"file\[' "$IMG/shoal-checkpoint.json" || fail "the host stdio was not dumped as external files: $(grep -A4 stdioKeys "$IMG/shoal-checkpoint.json")"
 
-sh_ restore --detach --image-path "$IMG" --pid-file "$T/pid" "$ID" || fail "restore"
+sh_ restore --detach --image-path "$IMG" --pid-file "$T/pid" "$ID" </dev/null >/dev/null 2>"$T/restore.err" || fail "restore: $(tail -20 "$T/restore.err")"
 [[ $(status) == running ]] || fail "status after restore: $(status), want running"
 pid=$(cat "$T/pid"); [[ -d /proc/$pid ]] || fail "pid file $pid: no such process"
 for _ in $(seq 100); do (( $(last) >= n1 + 3 )) && break; sleep 0.2; done

@@ -64,6 +64,11 @@ export interface RestoreOptions extends CriuCommonOptions {
   pidFile?: string;
   /** Return once restored (else wait for the restored init, like runc restore without -d). */
   detach?: boolean;
+  /**
+   * The restored init's stdio: fds given to CRIU as its 0, 1, 2, which it hands to the restored
+   * process for the dumped pipes and external files (default: restore's own stdio).
+   */
+  stdio?: [number, number, number];
 }
 
 /** What checkpoint stores in DESCRIPTOR_FILE: enough to rebuild the container's state. */
@@ -79,6 +84,12 @@ export interface CheckpointDescriptor {
   config: Spec;
   /** readlink of /proc/<init>/fd/{0,1,2} at checkpoint time ("pipe:[123]", "/dev/null"...). */
   stdio: string[];
+  /**
+   * For fds 0, 1, 2: the CRIU key restore must give an fd for with --inherit-fd ("pipe:[123]",
+   * or "file[<mnt_id>:<inode>]" for a file outside the container's mounts, dumped as external),
+   * or null when CRIU restores it by itself. Absent in checkpoints of older shoal versions.
+   */
+  stdioKeys?: (string | null)[];
   /** The container's cgroup path at checkpoint time. */
   cgroupPath?: string;
   /** maskedPaths that were files (bind mounts of /dev/null), declared external at the dump. */
@@ -175,6 +186,45 @@ function criuFailure(cmd: string, status: number | null, signal: string | null, 
   return new ShoalError('INTERNAL', `${cmd}: criu failed (${how}); tail of ${log}:\n${tail}`);
 }
 
+/** The mount ids of a process's mount namespace (first field of its mountinfo). */
+function mountIds(pid: number): Set<number> {
+  const ids = new Set<number>();
+  for (const line of fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) if (line) ids.add(Number(line.split(' ', 1)[0]));
+  return ids;
+}
+
+/** The mnt_id of a process's open fd (its fdinfo), or -1. */
+function fdMountId(pid: number, fd: number): number {
+  try {
+    const m = /^mnt_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The restore keys of the init's fds 0-2 (see CheckpointDescriptor.stdioKeys): its pipes, and
+ * files on mounts its mount namespace does not have (a containerd fifo, the host's /dev/null, a
+ * log file): CRIU cannot reopen those by path, so they are dumped as external and inherited.
+ */
+function initStdioKeys(pid: number, links: string[]): (string | null)[] {
+  let ids: Set<number> | null = null;
+  return links.map((link, fd) => {
+    if (link.startsWith('pipe:')) return link;
+    if (!link.startsWith('/')) return null;
+    const mnt = fdMountId(pid, fd);
+    ids ??= mountIds(pid);
+    if (mnt < 0 || ids.has(mnt)) return null;
+    try {
+      const ino = fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true }).ino;
+      return `file[${mnt.toString(16)}:${ino.toString(16)}]`;
+    } catch {
+      return null;
+    }
+  });
+}
+
 /**
  * `checkpoint`: dump a running (or paused) container into the image dir with CRIU. Without
  * leaveRunning (and without preDump) CRIU kills its processes after the dump, so the container is
@@ -216,6 +266,8 @@ export async function checkpointContainer(o: CheckpointOptions): Promise<void> {
       return '';
     }
   });
+  const stdioKeys = initStdioKeys(s.pid, stdio);
+  for (const k of new Set(stdioKeys)) if (k?.startsWith('file[')) args.push('--external', k);
   const descriptor: CheckpointDescriptor = {
     version: 1,
     id: s.id,
@@ -227,6 +279,7 @@ export async function checkpointContainer(o: CheckpointOptions): Promise<void> {
     ociVersion: s.ociVersion,
     config: s.config,
     stdio,
+    stdioKeys,
     cgroupPath: s.cgroup?.path,
     maskedFiles: masked,
   };
@@ -254,6 +307,44 @@ export function readDescriptor(image: string): CheckpointDescriptor {
 function mountBind(src: string, dst: string): void {
   const r = spawnSync('mount', ['--bind', src, dst], { encoding: 'utf8' });
   if (r.status !== 0) throw new ShoalError('SETUP_FAILED', `restore: bind ${src} on ${dst}: ${(r.stderr || r.error?.message || '').trim()}`);
+}
+
+/**
+ * Creates the missing destinations of the bind mounts in the rootfs: directories, or an empty
+ * file where the source is not a directory. Nothing is created through a symlink: a path whose
+ * component is one is left alone (CRIU then reports the mount).
+ */
+function makeBindTargets(rootfs: string, bundle: string, mounts: Mount[]): void {
+  for (const m of mounts) {
+    if (!isBindMount(m) || !m.source) continue;
+    const parts = cleanDest(m.destination).split('/').filter(Boolean);
+    let cur = rootfs;
+    let safe = true;
+    for (let i = 0; i < parts.length && safe; i++) {
+      cur = path.join(cur, parts[i]);
+      const last = i === parts.length - 1;
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(cur);
+      } catch {
+        /* missing: made below */
+      }
+      if (st) {
+        safe = !st.isSymbolicLink() && (last || st.isDirectory());
+        continue;
+      }
+      let dir = !last;
+      if (last) {
+        try {
+          dir = fs.statSync(path.resolve(bundle, m.source)).isDirectory();
+        } catch {
+          dir = true;
+        }
+      }
+      if (dir) fs.mkdirSync(cur, { mode: 0o755 });
+      else fs.closeSync(fs.openSync(cur, 'wx', 0o644));
+    }
+  }
 }
 
 /**
@@ -314,6 +405,9 @@ export async function restoreContainer(o: RestoreOptions): Promise<{ state: Cont
     o.store.save(state);
     cgroup = createCgroup(cgOpts);
 
+    // A fresh rootfs (containerd restores onto a new snapshot) lacks the mount points the
+    // container's create made: CRIU mounts the external binds on them.
+    makeBindTargets(rootfs, bundle, config.mounts ?? []);
     // CRIU pivots into --root, which must be a mount point: bind the rootfs onto one.
     fs.mkdirSync(criuRoot);
     mountBind(rootfs, criuRoot);
@@ -330,15 +424,20 @@ export async function restoreContainer(o: RestoreOptions): Promise<{ state: Cont
       args.push('--external', `mnt[${cleanDest(m.destination)}]:${path.resolve(bundle, m.source)}`);
     }
     for (const p of d.maskedFiles ?? []) args.push('--external', `mnt[${p}]:/dev/null`);
-    // Pipes of the old stdio are re-plumbed onto ours (runc's descriptors.json does the same).
-    d.stdio.forEach((desc, fd) => {
-      if (desc.startsWith('pipe:')) args.push('--inherit-fd', `fd[${fd}]:${desc}`);
+    // The old stdio's pipes and external files are re-plumbed onto ours (or o.stdio), as runc
+    // does with its descriptors.json; each key once (stdout and stderr may share one file).
+    const keys = d.stdioKeys ?? d.stdio.map((desc) => (desc.startsWith('pipe:') ? desc : null));
+    const given = new Set<string>();
+    keys.forEach((key, fd) => {
+      if (!key || given.has(key)) return;
+      given.add(key);
+      args.push('--inherit-fd', `fd[${fd}]:${key}`);
     });
     // criu joins the container's cgroup first, so the restored tree (and its cgroup namespace)
     // starts there, as runc does.
     const procs = cgroup.procsFiles();
     const prefix = ['sh', '-c', 'p=$1; shift; for f in $p; do echo $$ > "$f" || exit 1; done; exec "$@"', 'sh', procs.join(' ')];
-    const child = spawn(prefix[0], [...prefix.slice(1), criu, ...args], { stdio: ['inherit', 'inherit', 'inherit'] });
+    const child = spawn(prefix[0], [...prefix.slice(1), criu, ...args], { stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'] });
     const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
       child.on('error', (error) => resolve({ code: null, signal: null, error }));
       child.on('exit', (code, signal) => resolve({ code, signal }));
