@@ -7,24 +7,18 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as fs from 'fs';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
 import { repoRoot } from '../../shim/src/native';
 import { detectCgroups } from '../../shim/src/runtime/cgroup/detect';
+import { runVm, vmSkipReason } from '../lib/vm';
 
-const VM_SCRIPT = process.env.RUN_IN_VM ?? '/work/shared/vm/run-in-vm.sh';
 /** Upper bound for the whole VM run (boot + tests); the emulated VM is 20-60x slower. */
 const TIMEOUT_MS = 8 * 60_000;
 
 /** Why the VM run cannot happen here, or undefined when it can. */
 function skipReason(): string | undefined {
-  if (process.env.SHOAL_SKIP_VM === '1') return 'SHOAL_SKIP_VM=1';
-  if (detectCgroups().mode === 'v2') return 'this host is pure cgroup v2: the tests run natively';
-  if (!fs.existsSync(VM_SCRIPT)) return `${VM_SCRIPT} not found`;
-  const qemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' });
-  if (qemu.status !== 0) return 'qemu-system-x86_64 is not installed';
-  return undefined;
+  if (process.env.SHOAL_SKIP_VM !== '1' && detectCgroups().mode === 'v2') return 'this host is pure cgroup v2: the tests run natively';
+  return vmSkipReason();
 }
 
 test('cgroup tests pass on a pure cgroup v2 kernel (VM)', () => {
@@ -33,15 +27,8 @@ test('cgroup tests pass on a pure cgroup v2 kernel (VM)', () => {
     console.log(`  (skipped: ${why})`);
     return;
   }
-  const root = repoRoot();
-  const r = spawnSync('bash', [path.join(root, 'test', 'vm', 'run.sh')], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: TIMEOUT_MS,
-    env: { ...process.env, RUN_IN_VM: VM_SCRIPT },
-    maxBuffer: 64 << 20,
-  });
-  const out = `${r.stdout}\n${r.stderr}`;
+  const r = runVm('bash', [path.join(repoRoot(), 'test', 'vm', 'run.sh')], TIMEOUT_MS);
+  const out = r.out;
   if (r.status === 125) {
     console.log(`  (skipped: the VM could not start)\n${out.slice(-2000)}`);
     return;

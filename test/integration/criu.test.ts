@@ -18,8 +18,8 @@ import { spawnSync } from 'child_process';
 import { repoRoot } from '../../shim/src/native';
 import { runShoal, tmpRoot, uniqueId, withCleanup, forceDelete, RunOptions, RunResult } from '../lib/shoal';
 import { makeBundle } from '../lib/rootfs';
+import { runVm, VM_SCRIPT, vmSkipReason } from '../lib/vm';
 
-const VM_SCRIPT = process.env.RUN_IN_VM ?? '/work/shared/vm/run-in-vm.sh';
 /** Upper bound for the VM run (boot + one checkpoint/restore): about 1.5 min under TCG. */
 const TIMEOUT_MS = 6 * 60_000;
 
@@ -89,29 +89,19 @@ test('a CRIU failure on the host names the log and leaves the container running'
 });
 
 /** Why the VM run cannot happen here, or undefined when it can. */
-function vmSkipReason(): string | undefined {
-  if (process.env.SHOAL_SKIP_VM === '1') return 'SHOAL_SKIP_VM=1';
-  if (!fs.existsSync(VM_SCRIPT)) return `${VM_SCRIPT} not found`;
-  const qemu = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { encoding: 'utf8' });
-  if (qemu.status !== 0) return 'qemu-system-x86_64 is not installed';
+function criuVmSkipReason(): string | undefined {
+  const why = vmSkipReason();
+  if (why) return why;
   if (!criuPath) return 'criu is not installed on the host (apt-get install criu; the VM sees the host /)';
   return notRegistered();
 }
 
 test('checkpoint stops a container and restore continues it (VM)', () => {
-  const why = vmSkipReason();
+  const why = criuVmSkipReason();
   if (why) return console.log(`  (skipped: ${why})`);
-  const root = repoRoot();
-  const env: NodeJS.ProcessEnv = { ...process.env, RUN_IN_VM: VM_SCRIPT };
-  if (process.env.SHOAL_CRIU_CLI) env.SHOAL = process.env.SHOAL_CRIU_CLI;
-  const r = spawnSync(VM_SCRIPT, ['--mem', '2G', '--cpus', '2', '--', 'bash', path.join(root, 'test', 'vm', 'criu-guest.sh')], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: TIMEOUT_MS,
-    env,
-    maxBuffer: 64 << 20,
-  });
-  const out = `${r.stdout}\n${r.stderr}`;
+  const env: NodeJS.ProcessEnv = process.env.SHOAL_CRIU_CLI ? { SHOAL: process.env.SHOAL_CRIU_CLI } : {};
+  const r = runVm(VM_SCRIPT, ['--mem', '2G', '--cpus', '2', '--', 'bash', path.join(repoRoot(), 'test', 'vm', 'criu-guest.sh')], TIMEOUT_MS, env);
+  const out = r.out;
   if (r.status === 125) return console.log(`  (skipped: the VM could not start)\n${out.slice(-2000)}`);
   if (r.status === 77) return console.log(`  (skipped: criu unusable in the VM)\n${out.slice(-2000)}`);
   assert.is(r.status, 0, `criu VM test failed (status ${r.status}, signal ${r.signal}):\n${out.slice(-6000)}`);

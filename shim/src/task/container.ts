@@ -16,6 +16,7 @@ import { killContainer } from '../runtime/kill';
 import { containerPids, setPaused } from '../runtime/pause';
 import { StateStore } from '../runtime/state';
 import { updateContainer } from '../runtime/update';
+import { checkpointContainer, findCriu, readDescriptor, restoreContainer } from '../runtime/checkpoint';
 import type { LinuxResources } from '../../../spec/src/config';
 import { ConsoleSocket } from './console';
 import { ProcessIo } from './io';
@@ -40,6 +41,23 @@ export interface CreateParams extends StdioConfig {
   rootfs: RootfsMount[];
   /** Runtime options (Create's options Any, else the start stdin's). */
   options?: RuntimeOptions;
+  /** A checkpoint (CRIU image dir) to restore at Start instead of creating a new init. */
+  checkpoint?: string;
+}
+
+/** Checkpoint's options (containerd.runc.v1.CheckpointOptions, with the request's path). */
+export interface CheckpointParams {
+  /** Where CRIU's images go. */
+  imagePath: string;
+  /** Where CRIU's work files go (default a dir in the bundle, removed afterwards). */
+  workPath?: string;
+  /** Stop the container after the dump (else it keeps running). */
+  exit?: boolean;
+  openTcp?: boolean;
+  externalUnixSockets?: boolean;
+  fileLocks?: boolean;
+  /** soft | full | strict | ignore. */
+  cgroupsMode?: string;
 }
 
 /** File in the bundle naming a non-default state root (runc option `root`), for `delete`. */
@@ -76,6 +94,10 @@ export class Container {
   private stopOom: () => void = () => undefined;
   /** The held create, until Start lets its process go. */
   private created: Created | undefined;
+  /** Create from a checkpoint: the image dir Start restores from (unset once restored). */
+  private restoreFrom: string | undefined;
+  /** Who hears of OOM kills (armed once the container has its cgroup). */
+  private onOom: (() => void) | undefined;
 
   private constructor(
     readonly init: ShimProcess,
@@ -121,6 +143,13 @@ export class Container {
     const init = new ShimProcess(p.id, '', { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal });
     let created: Created | undefined;
     try {
+      if (p.checkpoint) {
+        // Restored at Start, as runc's shim does; what Start needs is checked now.
+        checkRestorable(p.checkpoint, p.terminal);
+        const c = new Container(init, bundle, ctx, mounted, options);
+        c.restoreFrom = p.checkpoint;
+        return c;
+      }
       // Held: the init waits on its helper's channel for Start (no exec.fifo), and the state is
       // written once; `delete` after a crash finds the cgroup from the bundle (cleanupDeadShim).
       await launch(init, ctx, options, async (io, consoleSocket) => {
@@ -137,10 +166,16 @@ export class Container {
     return c;
   }
 
-  /** Publishes OOM kills through `onOom` from now until the container is deleted. */
+  /** Publishes OOM kills through `onOom` from now (or from the restore) until the container is deleted. */
   watchOom(onOom: () => void): void {
+    this.onOom = onOom;
+    if (!this.restoreFrom) this.armOom();
+  }
+
+  private armOom(): void {
+    if (!this.onOom) return;
     const cg = containerCgroup(this.ctx.store.load(this.id));
-    if (cg) this.stopOom = watchContainerOom(cg, onOom, this.ctx.warn);
+    if (cg) this.stopOom = watchContainerOom(cg, this.onOom, this.ctx.warn);
   }
 
   /** Stats: the cgroup Metrics Any (v1 on v1/hybrid hosts, v2 on pure v2). */
@@ -169,7 +204,9 @@ export class Container {
   async start(execId: string | undefined): Promise<ShimProcess> {
     const p = this.process(execId);
     p.check('start');
-    if (p === this.init) {
+    if (p === this.init && this.restoreFrom) {
+      await this.restore(this.restoreFrom);
+    } else if (p === this.init) {
       const c = this.created;
       this.created = undefined;
       if (!c?.release) throw new ShoalError('INVALID_STATE', `container ${this.id}: already started`);
@@ -185,6 +222,51 @@ export class Container {
     }
     p.apply('start');
     return p;
+  }
+
+  /**
+   * Start of a container created from a checkpoint: CRIU restores its processes into a new
+   * cgroup, with the dumped stdio (containerd's fifos, pipes) re-plumbed onto this task's IO.
+   */
+  private async restore(image: string): Promise<void> {
+    const work = this.options.criuWorkPath || path.join(this.bundle, 'criu-work');
+    let devNull = -1;
+    try {
+      await launch(this.init, this.ctx, this.options, async (io) => {
+        const stdio = io.stdio.map((e) => {
+          if (typeof e === 'number') return e;
+          if (devNull < 0) devNull = fs.openSync('/dev/null', 'r+');
+          return devNull;
+        }) as [number, number, number];
+        const r = await restoreContainer({ store: this.ctx.store, id: this.id, imagePath: image, workPath: work, bundle: this.bundle, detach: true, stdio, fileLocks: true, warn: this.ctx.warn });
+        return r.state.pid;
+      });
+    } finally {
+      if (devNull >= 0) fs.closeSync(devNull);
+      if (!this.options.criuWorkPath) fs.rmSync(work, { recursive: true, force: true });
+    }
+    this.restoreFrom = undefined;
+    this.armOom();
+  }
+
+  /**
+   * Checkpoint: CRIU dumps the running (or paused) container into `imagePath`; with `exit` its
+   * processes are killed after the dump, else it goes on running. A terminal cannot be dumped.
+   */
+  async checkpoint(o: CheckpointParams): Promise<void> {
+    const state = this.init.state;
+    if (state !== 'running' && state !== 'paused') throw new ShoalError('INVALID_STATE', `cannot checkpoint task in ${state} state`);
+    if (this.init.stdio.terminal) throw new ShoalError('UNSUPPORTED', `container ${this.id}: checkpoint of a container with a terminal is not supported by containerd-shim-shoal-v2`);
+    if (!o.imagePath) throw new ShoalError('INVALID_ARGUMENT', 'checkpoint: no image path');
+    const work = o.workPath || path.join(this.bundle, 'criu-work');
+    try {
+      await checkpointContainer({
+        store: this.ctx.store, id: this.id, imagePath: o.imagePath, workPath: work, leaveRunning: !o.exit,
+        tcpEstablished: o.openTcp, extUnixSk: o.externalUnixSockets, fileLocks: o.fileLocks, manageCgroupsMode: o.cgroupsMode || undefined, warn: this.ctx.warn,
+      });
+    } finally {
+      if (!o.workPath) fs.rmSync(work, { recursive: true, force: true });
+    }
   }
 
   /** Registers an exec (started by a later Start with its exec id). */
@@ -218,7 +300,7 @@ export class Container {
 
   /** Host pids of the container, each with the exec id when it is an exec's. */
   pids(): { pid: number; execId?: string }[] {
-    if (this.init.state === 'stopped' || this.init.state === 'deleted') return [];
+    if (this.init.state === 'stopped' || this.init.state === 'deleted' || this.restoreFrom) return [];
     const byPid = new Map([...this.execs.values()].filter((e) => e.pid).map((e) => [e.pid, e.execId]));
     return containerPids(this.ctx.store, this.id).map((pid) => ({ pid, execId: byPid.get(pid) }));
   }
@@ -250,7 +332,8 @@ export class Container {
       for (const e of this.execs.values()) if (e.state !== 'stopped' && e.state !== 'deleted' && e.state !== 'created') throw new ShoalError('INVALID_STATE', `cannot delete task with running exec ${e.execId}`);
       // Before the cgroup goes: removing it wakes v1 OOM eventfds.
       this.stopOom();
-      await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
+      // A container never restored has nothing in the engine yet.
+      if (!this.restoreFrom) await deleteContainer(this.ctx.store, this.id, true, this.ctx.warn);
       if (!p.exit && p.pid) await p.waitFor(DELETE_WAIT_MS);
       if (this.mountedRootfs) await unmountRootfs(path.join(this.bundle, 'rootfs'));
       if (this.options.root) fs.rmSync(path.join(this.bundle, STATE_ROOT_FILE), { force: true });
@@ -263,4 +346,11 @@ export class Container {
     p.state = 'deleted';
     return { pid: p.pid, exit };
   }
+}
+
+/** Create from a checkpoint: the image must be a shoal checkpoint, criu installed, and no terminal. */
+function checkRestorable(image: string, terminal: boolean): void {
+  readDescriptor(image);
+  findCriu('restore');
+  if (terminal) throw new ShoalError('UNSUPPORTED', 'restore of a container with a terminal is not supported by containerd-shim-shoal-v2');
 }

@@ -26,10 +26,12 @@ export interface RuntimeOptions {
   root: string;
   /** The systemd cgroup driver: refused with FailedPrecondition (no systemd here). */
   systemdCgroup: boolean;
+  /** Where CRIU's work files and logs go for a restore (runc's criu_work_path); "" = a temp dir in the bundle. */
+  criuWorkPath: string;
 }
 
 /** The options when containerd sent none. */
-export const DEFAULT_OPTIONS: Readonly<RuntimeOptions> = { noPivotRoot: false, noNewKeyring: false, ioUid: 0, ioGid: 0, root: '', systemdCgroup: false };
+export const DEFAULT_OPTIONS: Readonly<RuntimeOptions> = { noPivotRoot: false, noNewKeyring: false, ioUid: 0, ioGid: 0, root: '', systemdCgroup: false, criuWorkPath: '' };
 
 /** An Any in plain-object form. */
 interface AnyLike {
@@ -43,6 +45,7 @@ const KEYS: Record<string, keyof RuntimeOptions> = {
   nonewkeyring: 'noNewKeyring', no_new_keyring: 'noNewKeyring',
   iouid: 'ioUid', io_uid: 'ioUid', iogid: 'ioGid', io_gid: 'ioGid',
   root: 'root', systemdcgroup: 'systemdCgroup', systemd_cgroup: 'systemdCgroup',
+  criuworkpath: 'criuWorkPath', criu_work_path: 'criuWorkPath',
 };
 
 /** Applies `key = value` pairs (TOML or a decoded proto message) over the defaults. */

@@ -52,9 +52,6 @@ export interface TaskServiceOptions {
   defaultOptions?: RuntimeOptions | null;
 }
 
-/** What Checkpoint and Create-from-checkpoint answer (Unimplemented). */
-export const CHECKPOINT_UNSUPPORTED = 'checkpoint/restore through the containerd shim is not implemented yet (the shoal CLI has checkpoint and restore)';
-
 const ev = (name: string) => `containerd.events.${name}`;
 
 /** The Task service of one shim: every container of its group. */
@@ -111,17 +108,16 @@ export class TaskService {
   async Create(r: Msg): Promise<Msg> {
     const id: string = r.id;
     if (this.containers.has(id) || this.creating.has(id)) throw new ShoalError('ALREADY_EXISTS', `container ${id}: already exists`);
-    if (r.checkpoint) throw new ShoalError('UNSUPPORTED', CHECKPOINT_UNSUPPORTED);
     const options = parseOptionsAny(r.options) ?? this.opts.defaultOptions ?? undefined;
     this.creating.add(id);
     try {
       const rootfs: RootfsMount[] = (r.rootfs ?? []).map((m: Msg) => ({ type: m.type, source: m.source, target: m.target, options: m.options ?? [] }));
-      const c = await Container.create({ id, bundle: r.bundle, rootfs, stdin: r.stdin ?? '', stdout: r.stdout ?? '', stderr: r.stderr ?? '', terminal: !!r.terminal, options }, this.ctx);
+      const c = await Container.create({ id, bundle: r.bundle, rootfs, stdin: r.stdin ?? '', stdout: r.stdout ?? '', stderr: r.stderr ?? '', terminal: !!r.terminal, options, checkpoint: r.checkpoint || undefined }, this.ctx);
       this.containers.set(id, c);
       this.watchExit(c.init);
       c.watchOom(() => this.publish('/tasks/oom', 'TaskOOM', { container_id: id }));
       this.publish('/tasks/create', 'TaskCreate', {
-        container_id: id, bundle: r.bundle, rootfs: r.rootfs ?? [], io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, checkpoint: '', pid: c.init.pid,
+        container_id: id, bundle: r.bundle, rootfs: r.rootfs ?? [], io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: !!r.terminal }, checkpoint: r.checkpoint ?? '', pid: c.init.pid,
       });
       return { pid: c.init.pid };
     } finally {
@@ -254,9 +250,18 @@ export class TaskService {
     return {};
   }
 
-  /** Checkpoint: not implemented (no CRIU integration yet). */
-  async Checkpoint(): Promise<Msg> {
-    throw new ShoalError('UNSUPPORTED', CHECKPOINT_UNSUPPORTED);
+  /**
+   * Checkpoint: CRIU dumps the container into `path` (containerd then stores it as a checkpoint
+   * image and publishes /tasks/checkpointed). Options: a containerd.runc.v1.CheckpointOptions.
+   */
+  async Checkpoint(r: Msg): Promise<Msg> {
+    const c = this.container(r.id);
+    const o = parseCheckpointOptions(r.options);
+    await c.checkpoint({
+      imagePath: r.path || o.image_path || '', workPath: o.work_path || undefined, exit: !!o.exit, openTcp: !!o.open_tcp,
+      externalUnixSockets: !!o.external_unix_sockets, fileLocks: !!o.file_locks, cgroupsMode: o.cgroups_mode || undefined,
+    });
+    return {};
   }
 
   /** Stops background work (the orphan reaper); for in-process use. */
@@ -320,6 +325,19 @@ export class TaskService {
           };
     }
     return h;
+  }
+}
+
+/** A Checkpoint request's options Any: a containerd.runc.v1.CheckpointOptions, or {} when absent. */
+function parseCheckpointOptions(any: Msg | null | undefined): Msg {
+  if (!any?.type_url) return {};
+  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+  if (name !== 'containerd.runc.v1.CheckpointOptions') throw new ShoalError('INVALID_ARGUMENT', `checkpoint options: unsupported type ${any.type_url}`);
+  const { unpackAny } = require('../ttrpc/proto') as typeof import('../ttrpc/proto');
+  try {
+    return unpackAny({ type_url: any.type_url, value: any.value ?? new Uint8Array(0) })?.message ?? {};
+  } catch (e) {
+    throw new ShoalError('INVALID_ARGUMENT', `checkpoint options: ${(e as Error).message}`);
   }
 }
 
