@@ -237,6 +237,27 @@ test('delete --force of a running container', async () => {
   });
 });
 
+test('a restore killed while its rootfs bind is mounted: delete --force unmounts it, the rootfs stays', async () => {
+  await withCleanup(async (defer) => {
+    const e = env(defer);
+    await spawnCreate(e, defer).exited;
+    // What `restore` holds while CRIU runs: a rootfs (here a stand-in) bound onto
+    // <state dir>/criu-root.
+    const criuRoot = path.join(e.root, e.id, 'criu-root');
+    const standIn = path.join(e.work, 'rootfs-stand-in');
+    fs.mkdirSync(path.join(standIn, 'bin'), { recursive: true });
+    fs.writeFileSync(path.join(standIn, 'bin', 'sh'), '');
+    fs.mkdirSync(criuRoot);
+    assert.is(spawnSync('mount', ['--bind', standIn, criuRoot]).status, 0, 'bind the rootfs');
+    defer(() => void spawnSync('umount', ['-l', criuRoot]));
+    const d = runShoal(['delete', '--force', e.id], { root: e.root });
+    assert.is(d.code, 0, d.stderr);
+    assert.not.ok(fs.existsSync(path.join(e.root, e.id)), 'state dir removed');
+    assert.ok(fs.existsSync(path.join(standIn, 'bin', 'sh')), 'the rootfs was not walked into');
+    assert.not.ok(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(criuRoot), 'no mount left');
+  });
+});
+
 /** The hook scripts name the work dir, known only after env(): substitute it in config.json. */
 function fixHookDir(e: Env, _stage: string): void {
   const cfg = path.join(e.bundle, 'config.json');

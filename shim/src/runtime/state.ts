@@ -6,6 +6,7 @@ import { native } from '../native';
 import { ShoalError, sysError } from './errors';
 import { Errno, errnoError } from './errno';
 import { isoTime } from './time';
+import { unescapeMountinfo } from './cgroup/detect';
 
 /** What shoal keeps about a container in <root>/<id>/state.json. */
 export interface ContainerState {
@@ -165,7 +166,12 @@ export class StateStore {
     this.fresh.delete(id);
     native().unlinkErrno(this.file(id)); // (or not there)
     const e = native().rmdirErrno(d);
-    if (e !== 0 && e !== Errno.ENOENT) fs.rmSync(d, { recursive: true, force: true });
+    if (e !== 0 && e !== Errno.ENOENT) {
+      // A crash can leave a mount in the dir (restore's bind of the rootfs): the recursive
+      // removal must never walk into it.
+      detachMountsUnder(d);
+      fs.rmSync(d, { recursive: true, force: true });
+    }
   }
 
   /** Ids of every container under the root. */
@@ -174,6 +180,29 @@ export class StateStore {
       return fs.readdirSync(this.root).filter((n) => ID_RE.test(n));
     } catch {
       return [];
+    }
+  }
+}
+
+/** Lazily unmounts every mount below `dir` (deepest first), from /proc/self/mountinfo. */
+function detachMountsUnder(dir: string): void {
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return;
+  }
+  const prefix = `${path.resolve(dir)}/`;
+  const points = text
+    .split('\n')
+    .map((line) => unescapeMountinfo(line.split(' ')[4] ?? ''))
+    .filter((p) => p.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    try {
+      native().umount2(p, 2 /* MNT_DETACH */);
+    } catch {
+      // already gone
     }
   }
 }

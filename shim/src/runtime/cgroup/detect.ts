@@ -41,7 +41,7 @@ const V1_CONTROLLERS = new Set([
 ]);
 
 /** Undo mountinfo's octal escapes ("\040" for a space). */
-function unescapeMountinfo(s: string): string {
+export function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
