@@ -104,6 +104,37 @@ export function detectHost(): HostInfo {
 }
 
 /**
+ * Whether this kernel can weight block I/O (blockIO.weight): a probe cgroup made in the blkio
+ * hierarchy (v1) or the unified one (v2, with io enabled) shows blkio.weight / blkio.bfq.weight
+ * or io.bfq.weight / io.weight. Kernels without BFQ (or CFQ) lack them; so does a v2 root that
+ * does not delegate io. Undefined when it cannot be told (no hierarchy, mkdir refused).
+ */
+export function blkioWeightSupported(host: HostInfo): boolean | undefined {
+  const v2 = host.cgroup === 'v2';
+  const root = v2 ? host.v2Mount : host.v1.blkio;
+  if (!root) return undefined;
+  if (v2) {
+    try {
+      if (!fs.readFileSync(path.join(root, 'cgroup.subtree_control'), 'utf8').split(/\s+/).includes('io')) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const probe = path.join(root, `conformance-blkio-probe-${process.pid}`);
+  try {
+    fs.mkdirSync(probe);
+  } catch {
+    return undefined;
+  }
+  try {
+    const files = v2 ? ['io.bfq.weight', 'io.weight'] : ['blkio.weight', 'blkio.bfq.weight'];
+    return files.some((f) => fs.existsSync(path.join(probe, f)));
+  } finally {
+    fs.rmdirSync(probe);
+  }
+}
+
+/**
  * Path on the host of a cgroup interface file of process `pid` for a resource. `v1ctrl` names
  * the v1 controller hierarchy to use; on v2 the unified hierarchy is used. Returns null when the
  * process or hierarchy cannot be found.

@@ -103,7 +103,15 @@ test('blkio/io throttle and weight', async () => {
   const [major, minor] = dev.split(':').map(Number);
   let h: CgroupHandle | undefined;
   try {
-    h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/io`, resources: { blockIO: { weight: 300, throttleReadBpsDevice: [{ major, minor, rate: 1048576 }] } } });
+    const throttle = { throttleReadBpsDevice: [{ major, minor, rate: 1048576 }] };
+    try {
+      h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/io`, resources: { blockIO: { weight: 300, ...throttle } } });
+    } catch (e) {
+      // A kernel without BFQ (or CFQ) cannot weight I/O: the error says so.
+      assert.match((e as Error).message, /^blockIO\.weight \(.*\): this kernel has neither (blkio\.weight nor blkio\.bfq\.weight|io\.bfq\.weight nor io\.weight)$/);
+      console.log('  (weight skipped: this kernel has no blkio weight file)');
+      h = createCgroup({ id: 'x', cgroupsPath: `${PARENT}/io`, resources: { blockIO: throttle } });
+    }
     const d = dirFor(h, 'blkio');
     if (isV2) {
       assert.ok(read(d, 'io.max').includes(`${dev} rbps=1048576`), read(d, 'io.max'));

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Case, CaseContext, checkOf } from '../context';
 import { Config } from '../bundle';
-import { cgroupFileOf, cgroupPathOf } from '../host';
+import { blkioWeightSupported, cgroupFileOf, cgroupPathOf } from '../host';
 import { check, checkEqual, skip } from '../tap';
 
 /** A container created (not started) in its own cgroupsPath with the given resources. */
@@ -124,6 +124,7 @@ const cases: Case[] = [
     name: 'cgroups: blkio weight',
     async run(ctx) {
       const v2 = ctx.host.cgroup === 'v2';
+      if (blkioWeightSupported(ctx.host) === false) skip('this kernel offers no blkio/io weight file (no BFQ or CFQ I/O scheduler)');
       const s = await limited(ctx, { blockIO: { weight: 300 } });
       const f = cgroupFileOf(ctx.host, s.pid, 'blkio', v2 ? 'io.bfq.weight' : 'blkio.weight');
       const alt = cgroupFileOf(ctx.host, s.pid, 'blkio', v2 ? 'io.weight' : 'blkio.bfq.weight');

@@ -64,7 +64,12 @@ export function applyWrites(dir: string, writes: CgroupWrite[]): void {
       const errno = err instanceof ShoalError ? err.info.errno : undefined;
       if (w.optional && errno === 'ENOENT') continue;
       if (w.fallback && errno === 'ENOENT') {
-        applyWrites(dir, [w.fallback]);
+        try {
+          applyWrites(dir, [w.fallback]);
+        } catch (e) {
+          if (!w.setting || !(e instanceof ShoalError) || e.info.errno !== 'ENOENT') throw e;
+          throw new ShoalError('CGROUP', `${w.setting}: this kernel has neither ${w.file} nor ${w.fallback.file}`, { errno: 'ENOENT', path: path.join(dir, w.file) });
+        }
         continue;
       }
       if (w.retryAfter && errno === 'EINVAL') deferred.push(w);

@@ -48,14 +48,14 @@ function v1Writes(r: LinuxResources): CgroupWrite[] {
   const out: CgroupWrite[] = [];
   if (typeof b.weight === 'number' && b.weight !== 0) {
     const v = String(b.weight);
-    out.push({ file: 'blkio.weight', value: v, fallback: { file: 'blkio.bfq.weight', value: v } });
+    out.push({ file: 'blkio.weight', value: v, fallback: { file: 'blkio.bfq.weight', value: v }, setting: 'blockIO.weight (the I/O scheduler must be BFQ, or CFQ on old kernels)' });
   }
   if (typeof b.leafWeight === 'number' && b.leafWeight !== 0) out.push({ file: 'blkio.leaf_weight', value: String(b.leafWeight) });
   for (const d of b.weightDevice ?? []) {
     const dev = `${d.major}:${d.minor}`;
     if (typeof d.weight === 'number') {
       const v = `${dev} ${d.weight}`;
-      out.push({ file: 'blkio.weight_device', value: v, fallback: { file: 'blkio.bfq.weight_device', value: v } });
+      out.push({ file: 'blkio.weight_device', value: v, fallback: { file: 'blkio.bfq.weight_device', value: v }, setting: 'blockIO.weightDevice (the I/O scheduler must be BFQ, or CFQ on old kernels)' });
     }
     if (typeof d.leafWeight === 'number') out.push({ file: 'blkio.leaf_weight_device', value: `${dev} ${d.leafWeight}` });
   }
@@ -70,12 +70,12 @@ function v2Writes(r: LinuxResources): CgroupWrite[] {
   if (!b) return [];
   const out: CgroupWrite[] = [];
   if (typeof b.weight === 'number' && b.weight !== 0) {
-    out.push({ file: 'io.bfq.weight', value: String(b.weight), fallback: { file: 'io.weight', value: String(ioWeightValue(b.weight)) } });
+    out.push({ file: 'io.bfq.weight', value: String(b.weight), fallback: { file: 'io.weight', value: String(ioWeightValue(b.weight)) }, setting: 'blockIO.weight (BFQ or the io.weight of blk-iocost)' });
   }
   for (const d of b.weightDevice ?? []) {
     if (typeof d.weight !== 'number') continue;
     const dev = `${d.major}:${d.minor}`;
-    out.push({ file: 'io.bfq.weight', value: `${dev} ${d.weight}`, fallback: { file: 'io.weight', value: `${dev} ${ioWeightValue(d.weight)}` } });
+    out.push({ file: 'io.bfq.weight', value: `${dev} ${d.weight}`, fallback: { file: 'io.weight', value: `${dev} ${ioWeightValue(d.weight)}` }, setting: 'blockIO.weightDevice (BFQ or the io.weight of blk-iocost)' });
   }
   for (const [key, name] of V2_THROTTLE) {
     for (const d of devices(b, key)) out.push({ file: 'io.max', value: `${d.major}:${d.minor} ${name}=${d.rate === 0 ? 'max' : d.rate}` });

@@ -19,6 +19,8 @@ export interface CgroupWrite {
   retryAfter?: boolean;
   /** Written instead when `file` does not exist (ENOENT), e.g. blkio.bfq.weight for blkio.weight. */
   fallback?: CgroupWrite;
+  /** What the setting is, for the error when neither `file` nor its fallback exists here. */
+  setting?: string;
 }
 
 /** Reads a file of the controller's current cgroup directory; undefined if absent. */
