@@ -9,6 +9,7 @@ import { memoryController, memorySwapV2Value, memoryV1Value, memoryV2Value } fro
 import { pidsMaxValue, pidsController } from '../../shim/src/runtime/cgroup/controllers/pids';
 import { cpusetController } from '../../shim/src/runtime/cgroup/controllers/cpuset';
 import { blkioController, ioWeightValue } from '../../shim/src/runtime/cgroup/controllers/blkio';
+import type { CgroupWrite } from '../../shim/src/runtime/cgroup/controllers/common';
 import { parseEventsFrozen } from '../../shim/src/runtime/cgroup/controllers/freezer';
 import { describeErrno, mkdirp, parsePids, readCgroupFile, readIfExists, removeCgroupTree, rmdirQuiet, writeCgroupFile } from '../../shim/src/runtime/cgroup/fsutil';
 import { applyWrites } from '../../shim/src/runtime/cgroup/handle';
@@ -185,18 +186,36 @@ test('blkio/io: weights with scheduler fallbacks, throttles', () => {
   assert.is(ioWeightValue(300), 2930);
   assert.is(ioWeightValue(1000), 10000);
   const r = { blockIO: { weight: 300, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1048576 }], throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 0 }] } };
-  assert.equal(blkioController.v1Writes(r), [
+  // Each weight write names its setting for the error when neither file exists.
+  const v1 = blkioController.v1Writes(r);
+  const v2 = blkioController.v2Writes(r);
+  for (const w of [v1[0], v2[0]]) assert.match(w.setting ?? '', /^blockIO\.weight \(.*BFQ/);
+  const bare = (ws: CgroupWrite[]) => ws.map(({ setting: _s, ...w }) => w);
+  assert.equal(bare(v1), [
     { file: 'blkio.weight', value: '300', fallback: { file: 'blkio.bfq.weight', value: '300' } },
     { file: 'blkio.throttle.read_bps_device', value: '8:0 1048576' },
     { file: 'blkio.throttle.write_iops_device', value: '8:0 0' },
   ]);
-  assert.equal(blkioController.v2Writes(r), [
+  assert.equal(bare(v2), [
     { file: 'io.bfq.weight', value: '300', fallback: { file: 'io.weight', value: '2930' } },
     { file: 'io.max', value: '8:0 rbps=1048576' },
     { file: 'io.max', value: '8:0 wiops=max' },
   ]);
   assert.ok(blkioController.isSet(r));
   assert.not.ok(blkioController.isSet({ blockIO: {} }));
+});
+
+test('applyWrites: a fallback is written when the file is missing; neither there names the setting', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-cg-writes-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'b'), '');
+    applyWrites(dir, [{ file: 'a', value: '5', fallback: { file: 'b', value: '6' }, setting: 'S' }]);
+    assert.is(fs.readFileSync(path.join(dir, 'b'), 'utf8'), '6');
+    throwsShoal(() => applyWrites(dir, [{ file: 'a', value: '5', fallback: { file: 'c', value: '6' }, setting: 'S (why)' }]), 'CGROUP', /^S \(why\): this kernel has neither a nor c$/);
+    throwsShoal(() => applyWrites(dir, [{ file: 'a', value: '5', fallback: { file: 'c', value: '6' } }]), 'CGROUP', /^c: write 6: ENOENT/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('small parsers: cgroup.events, cgroup.procs, errno text', () => {
