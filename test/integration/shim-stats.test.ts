@@ -136,6 +136,21 @@ test('Checkpoint and Create from a checkpoint: the errors, and nothing left behi
     }
     assert.is((await svc.State({ id })).status, 2, 'still running after the checkpoint');
     assert.not.ok(fs.existsSync(path.join(bundle, 'criu-work')), 'the work dir is removed');
+
+    // The shim serves its other calls while CRIU runs: a stand-in criu waits until the test,
+    // having had its State answer, releases it.
+    const go = path.join(img, 'go');
+    const fake = path.join(img, 'fake-criu');
+    fs.writeFileSync(fake, `#!/bin/sh\nfor i in $(seq 100); do [ -e ${go} ] && { echo released; exit 3; }; sleep 0.1; done\necho never released; exit 3\n`, { mode: 0o755 });
+    process.env.SHOAL_CRIU = fake;
+    try {
+      const dump = svc.Checkpoint({ id, path: path.join(img, 'slow') }).then(() => null, (e: Error) => e);
+      assert.is((await svc.State({ id })).status, 2);
+      fs.writeFileSync(go, '');
+      assert.match((await dump)?.message ?? '', /criu failed \(status 3\)[\s\S]*\nreleased$/);
+    } finally {
+      delete process.env.SHOAL_CRIU;
+    }
   }));
 
 test('runtime options: runc Options (no_pivot_root, io_uid/io_gid, systemd_cgroup), CRI TOML', () =>

@@ -11,7 +11,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
+import { native } from '../native';
 import type { Spec, Mount } from '../../../spec/src/config';
 import { loadConfig } from '../../../spec/src/validate';
 import { createCgroup, loadCgroup, planCgroup } from './cgroup/manager';
@@ -22,6 +23,9 @@ import { ContainerState, StateStore, initialState } from './state';
 import { containerCgroupOptions } from './create';
 import { computeStatus } from './status';
 import { destroyContainer } from './delete';
+
+const MS_BIND = 4096;
+const MNT_DETACH = 2;
 
 /** Name of the shoal descriptor written next to CRIU's images. */
 export const DESCRIPTOR_FILE = 'shoal-checkpoint.json';
@@ -172,12 +176,21 @@ function dirs(o: CriuCommonOptions): { image: string; work: string } {
   return { image, work };
 }
 
-/** Run criu to completion; on failure throw with the tail of its log. */
-function runCriu(cmd: string, criu: string, args: string[], log: string, prefix: string[] = []): void {
-  const argv = [...prefix, criu, ...args];
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs criu to completion without blocking the event loop (a dump takes seconds, and the shim
+ * serves other containers meanwhile); on failure throws with the tail of its log.
+ */
+async function runCriu(cmd: string, criu: string, args: string[], log: string): Promise<void> {
+  const child = spawn(criu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const r = await new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
   if (r.error) throw new ShoalError('INTERNAL', `${cmd}: run ${criu}: ${r.error.message}`);
-  if (r.status !== 0) throw criuFailure(cmd, r.status, r.signal, log, `${r.stdout ?? ''}${r.stderr ?? ''}`);
+  if (r.code !== 0) throw criuFailure(cmd, r.code, r.signal, log, output);
 }
 
 function criuFailure(cmd: string, status: number | null, signal: string | null, log: string, output: string): ShoalError {
@@ -283,7 +296,7 @@ export async function checkpointContainer(o: CheckpointOptions): Promise<void> {
     cgroupPath: s.cgroup?.path,
     maskedFiles: masked,
   };
-  runCriu('checkpoint', criu, args, log);
+  await runCriu('checkpoint', criu, args, log);
   fs.writeFileSync(path.join(image, DESCRIPTOR_FILE), JSON.stringify(descriptor, null, 2));
   if (!o.leaveRunning && !o.preDump) {
     // CRIU killed the tree; wait until the init is really gone so `state` says stopped.
@@ -304,9 +317,12 @@ export function readDescriptor(image: string): CheckpointDescriptor {
   return d;
 }
 
-function mountBind(src: string, dst: string): void {
-  const r = spawnSync('mount', ['--bind', src, dst], { encoding: 'utf8' });
-  if (r.status !== 0) throw new ShoalError('SETUP_FAILED', `restore: bind ${src} on ${dst}: ${(r.stderr || r.error?.message || '').trim()}`);
+async function mountBind(src: string, dst: string): Promise<void> {
+  try {
+    await native().mountAsync(src, dst, '', MS_BIND, '');
+  } catch (e) {
+    throw new ShoalError('SETUP_FAILED', `restore: bind ${src} on ${dst}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /**
@@ -352,7 +368,11 @@ function makeBindTargets(rootfs: string, bundle: string, mounts: Mount[]): void 
  * mounted: then nothing may remove the state dir recursively (it would reach into the rootfs).
  */
 function releaseRoot(dir: string): boolean {
-  spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
+  try {
+    native().umount2(dir, MNT_DETACH);
+  } catch {
+    /* not mounted */
+  }
   try {
     fs.rmdirSync(dir);
     return true;
@@ -410,7 +430,7 @@ export async function restoreContainer(o: RestoreOptions): Promise<{ state: Cont
     makeBindTargets(rootfs, bundle, config.mounts ?? []);
     // CRIU pivots into --root, which must be a mount point: bind the rootfs onto one.
     fs.mkdirSync(criuRoot);
-    mountBind(rootfs, criuRoot);
+    await mountBind(rootfs, criuRoot);
     mounted = true;
 
     const pidFile = path.join(o.store.dir(o.id), 'restore.pid');
