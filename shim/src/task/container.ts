@@ -96,6 +96,8 @@ export class Container {
   private created: Created | undefined;
   /** Create from a checkpoint: the image dir Start restores from (unset once restored). */
   private restoreFrom: string | undefined;
+  /** A Start is restoring it now. */
+  private restoring = false;
   /** Who hears of OOM kills (armed once the container has its cgroup). */
   private onOom: (() => void) | undefined;
 
@@ -205,7 +207,13 @@ export class Container {
     const p = this.process(execId);
     p.check('start');
     if (p === this.init && this.restoreFrom) {
-      await this.restore(this.restoreFrom);
+      if (this.restoring) throw new ShoalError('INVALID_STATE', `container ${this.id}: already being started`);
+      this.restoring = true;
+      try {
+        await this.restore(this.restoreFrom);
+      } finally {
+        this.restoring = false;
+      }
     } else if (p === this.init) {
       const c = this.created;
       this.created = undefined;
