@@ -63,7 +63,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
   --variants LIST    latency: subset of ${VARIANTS.join(',')} (default all)
   --storm N          storm: containers per runtime (default 50)
   --parallel N       storm: concurrent ctr clients (default 50: all at once)
-  --rounds N         storm: rounds (runtimes in a fresh random order each; default 3: the median is a round's)
+  --rounds N         storm: rounds (runtimes in a fresh random order each; default 5: the median is a round's)
   --settle S         storm: seconds between the last start and the memory reading (default 3)
   --out FILE         JSON results (default bench/results/containerd-<date>.json)
   --no-json          do not write JSON
@@ -71,7 +71,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 3, settle: 3, out: '', keepEnv: false };
+  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 5, settle: 3, out: '', keepEnv: false };
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
       case '--phases': o.phases = listValue(value()); break;
@@ -341,7 +341,15 @@ class Bench {
       if (perRt.runc && perRt.shoal) {
         const w = perRt.shoal.wallMs / perRt.runc.wallMs;
         const p = perRt.shoal.pssKiB / perRt.runc.pssKiB;
-        lines.push(`\nshoal / runc: wall ${w.toFixed(2)}x (target ≤ ${TARGET_STORM_WALL}: ${w <= TARGET_STORM_WALL ? 'met' : 'NOT met'}), shim PSS ${p.toFixed(3)}x (target ≤ ${TARGET_STORM_PSS}: ${p <= TARGET_STORM_PSS ? 'met' : 'NOT met'}), teardown ${(perRt.shoal.teardownMs / perRt.runc.teardownMs).toFixed(2)}x`);
+        // The same storm from two more angles: each round against the runc round of its number
+        // (the machine's speed drifts between rounds), and the machine's CPU.
+        const paired = this.storm.filter((s) => s.runtime === 'shoal').map((s) => {
+          const r = this.storm.find((x) => x.runtime === 'runc' && x.round === s.round);
+          return r ? s.wallMs / r.wallMs : NaN;
+        }).filter((x) => Number.isFinite(x));
+        const cpuMed = (rt: string) => summarize(this.storm.filter((s) => s.runtime === rt).map((s) => s.cpu.machine)).median;
+        if (paired.length) lines.push(`\nper round, shoal / runc wall: ${paired.map((x) => x.toFixed(2)).join(', ')} (median ${summarize(paired).median.toFixed(2)}); machine CPU, medians: ${(cpuMed('shoal') / cpuMed('runc')).toFixed(2)}x`);
+        lines.push(`shoal / runc: wall ${w.toFixed(2)}x (target ≤ ${TARGET_STORM_WALL}: ${w <= TARGET_STORM_WALL ? 'met' : 'NOT met'}), shim PSS ${p.toFixed(3)}x (target ≤ ${TARGET_STORM_PSS}: ${p <= TARGET_STORM_PSS ? 'met' : 'NOT met'}), teardown ${(perRt.shoal.teardownMs / perRt.runc.teardownMs).toFixed(2)}x`);
       }
       for (const s of this.storm) {
         const each = s.shims.each.map((e) => e.pssKiB);
