@@ -126,6 +126,9 @@ test('Checkpoint and Create from a checkpoint: the errors, and nothing left behi
     await expectError(svc.Checkpoint({ id, path: img, options: { type_url: 'containerd.runc.v1.Options', value: Buffer.alloc(0) } }), 'INVALID_ARGUMENT', /unsupported type/);
     const ckOpts = (o: Msg) => ({ type_url: 'containerd.runc.v1.CheckpointOptions', value: encode(lookupType('containerd.runc.v1.CheckpointOptions')!, o) });
     await expectError(svc.Checkpoint({ id, path: img, options: ckOpts({ cgroups_mode: 'bogus' }) }), 'INVALID_ARGUMENT', /invalid manage cgroups mode: bogus/);
+    // containerd 1.6/1.7's client sends the linux runtime's type (same fields) to non-runc runtimes.
+    const linuxOpts = { ...ckOpts({ cgroups_mode: 'bogus2' }), type_url: 'containerd.linux.runc.CheckpointOptions' };
+    await expectError(svc.Checkpoint({ id, path: img, options: linuxOpts }), 'INVALID_ARGUMENT', /invalid manage cgroups mode: bogus2/);
     const r = await svc.Checkpoint({ id, path: img, options: ckOpts({ file_locks: true }) }).then(() => null, (e: Error) => e);
     if (r) {
       // CRIU cannot dump on this kernel (the VM test covers a real one): the error carries the
@@ -141,13 +144,16 @@ test('Checkpoint and Create from a checkpoint: the errors, and nothing left behi
     // having had its State answer, releases it.
     const go = path.join(img, 'go');
     const fake = path.join(img, 'fake-criu');
-    fs.writeFileSync(fake, `#!/bin/sh\nfor i in $(seq 100); do [ -e ${go} ] && { echo released; exit 3; }; sleep 0.1; done\necho never released; exit 3\n`, { mode: 0o755 });
+    fs.writeFileSync(fake, `#!/bin/sh\necho "$@" > ${img}/args\nfor i in $(seq 100); do [ -e ${go} ] && { echo released; exit 3; }; sleep 0.1; done\necho never released; exit 3\n`, { mode: 0o755 });
     process.env.SHOAL_CRIU = fake;
     try {
-      const dump = svc.Checkpoint({ id, path: path.join(img, 'slow') }).then(() => null, (e: Error) => e);
+      // The options' image_path wins over the request's path (containerd's temp dir).
+      const wanted = path.join(img, 'wanted');
+      const dump = svc.Checkpoint({ id, path: path.join(img, 'temp'), options: ckOpts({ image_path: wanted }) }).then(() => null, (e: Error) => e);
       assert.is((await svc.State({ id })).status, 2);
       fs.writeFileSync(go, '');
       assert.match((await dump)?.message ?? '', /criu failed \(status 3\)[\s\S]*\nreleased$/);
+      assert.match(fs.readFileSync(path.join(img, 'args'), 'utf8'), new RegExp(`^dump -t \\d+ -D ${wanted} `));
     } finally {
       delete process.env.SHOAL_CRIU;
     }
