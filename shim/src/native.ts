@@ -9,6 +9,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+/** umount2(2)'s lazy-detach flag (linux/mount.h). */
+export const MNT_DETACH = 2;
+
 /** How a child exited, as reported by `pidfdWaitExit`. */
 export interface ExitInfo {
   /** The exit code, or 128 + signal number when the process was killed by a signal. */

@@ -11,8 +11,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawn } from 'child_process';
-import { native } from '../native';
+import { spawn, ChildProcess } from 'child_process';
+import { MNT_DETACH, native } from '../native';
+import { MS } from './plan/mount-options';
+import { SIGNALS } from './kill';
 import type { Spec, Mount } from '../../../spec/src/config';
 import { loadConfig } from '../../../spec/src/validate';
 import { createCgroup, loadCgroup, planCgroup } from './cgroup/manager';
@@ -23,9 +25,6 @@ import { ContainerState, StateStore, initialState } from './state';
 import { containerCgroupOptions } from './create';
 import { computeStatus } from './status';
 import { destroyContainer } from './delete';
-
-const MS_BIND = 4096;
-const MNT_DETACH = 2;
 
 /** Name of the shoal descriptor written next to CRIU's images. */
 export const DESCRIPTOR_FILE = 'shoal-checkpoint.json';
@@ -176,6 +175,21 @@ function dirs(o: CriuCommonOptions): { image: string; work: string } {
   return { image, work };
 }
 
+/** How a child process ended (or failed to start). */
+interface ChildEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+/** Resolves when `child` ends: at 'exit', or at 'close' (its piped output read to the end too). */
+function childEnd(child: ChildProcess, event: 'exit' | 'close'): Promise<ChildEnd> {
+  return new Promise((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on(event, (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+  });
+}
+
 /**
  * Runs criu to completion without blocking the event loop (a dump takes seconds, and the shim
  * serves other containers meanwhile); on failure throws with the tail of its log.
@@ -185,10 +199,7 @@ async function runCriu(cmd: string, criu: string, args: string[], log: string): 
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const r = await new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
-    child.on('error', (error) => resolve({ code: null, signal: null, error }));
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  });
+  const r = await childEnd(child, 'close');
   if (r.error) throw new ShoalError('INTERNAL', `${cmd}: run ${criu}: ${r.error.message}`);
   if (r.code !== 0) throw criuFailure(cmd, r.code, r.signal, log, output);
 }
@@ -319,7 +330,7 @@ export function readDescriptor(image: string): CheckpointDescriptor {
 
 async function mountBind(src: string, dst: string): Promise<void> {
   try {
-    await native().mountAsync(src, dst, '', MS_BIND, '');
+    await native().mountAsync(src, dst, '', MS.BIND, '');
   } catch (e) {
     throw new ShoalError('SETUP_FAILED', `restore: bind ${src} on ${dst}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -458,11 +469,8 @@ export async function restoreContainer(o: RestoreOptions): Promise<{ state: Cont
     const procs = cgroup.procsFiles();
     const prefix = ['sh', '-c', 'p=$1; shift; for f in $p; do echo $$ > "$f" || exit 1; done; exec "$@"', 'sh', procs.join(' ')];
     const child = spawn(prefix[0], [...prefix.slice(1), criu, ...args], { stdio: o.stdio ?? ['inherit', 'inherit', 'inherit'] });
-    const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
-      child.on('error', (error) => resolve({ code: null, signal: null, error }));
-      child.on('exit', (code, signal) => resolve({ code, signal }));
-    });
-    let done: { code: number | null; signal: string | null; error?: Error } | undefined;
+    const exited = childEnd(child, 'exit');
+    let done: ChildEnd | undefined;
     exited.then((r) => (done = r));
     // Detached: criu exits once the tree runs. Attached: it writes the pid file, then waits.
     for (;;) {
@@ -486,7 +494,7 @@ export async function restoreContainer(o: RestoreOptions): Promise<{ state: Cont
     if (!releaseRoot(criuRoot)) o.warn(`restore: could not unmount ${criuRoot}; unmount it before delete`);
     const exitCode = o.detach
       ? Promise.resolve(0)
-      : exited.then((r) => (r.code ?? 128 + (r.signal ? (require('os').constants.signals[r.signal] as number) : 0)));
+      : exited.then((r) => (r.code ?? 128 + (r.signal ? SIGNALS[r.signal] ?? 0 : 0)));
     return { state, exitCode };
   } catch (e) {
     if (mounted && !releaseRoot(criuRoot)) {

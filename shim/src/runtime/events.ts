@@ -114,6 +114,18 @@ export function oomKillCount(cg: CgroupHandle): number {
 }
 
 /**
+ * A catch-up function: each call reports (onKill, once per kill) the OOM kills counted in `cg`
+ * since the previous call, the first since now.
+ */
+export function oomKillTracker(cg: CgroupHandle, onKill: () => void): () => void {
+  let seen = oomKillCount(cg);
+  return () => {
+    const n = oomKillCount(cg);
+    for (; seen < n; seen++) onKill();
+  };
+}
+
+/**
  * Arrange for `wake` to run soon after an OOM in `cg`: fs.watch of memory.events (v2) or an
  * eventfd registered in cgroup.event_control (v1). Best effort (polling covers failures);
  * returns the function that stops watching.
@@ -196,11 +208,7 @@ export async function streamEvents(store: StateStore, id: string, opts: EventsOp
     opts.emit(statsEvent(cg, id));
     return;
   }
-  let ooms = oomKillCount(cg);
-  const checkOom = () => {
-    const n = oomKillCount(cg);
-    for (; ooms < n; ooms++) opts.emit({ type: 'oom', id });
-  };
+  const checkOom = oomKillTracker(cg, () => opts.emit({ type: 'oom', id }));
   let wakeup: (() => void) | undefined;
   const unwatch = watchOom(cg, () => {
     checkOom();

@@ -2,11 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Spec } from '../../../spec/src/config';
 import type { CgroupMode } from './cgroup/types';
-import { native } from '../native';
+import { MNT_DETACH, native } from '../native';
 import { ShoalError, sysError } from './errors';
 import { Errno, errnoError } from './errno';
 import { isoTime } from './time';
-import { unescapeMountinfo } from './cgroup/detect';
 
 /** What shoal keeps about a container in <root>/<id>/state.json. */
 export interface ContainerState {
@@ -192,6 +191,8 @@ function detachMountsUnder(dir: string): void {
   } catch {
     return;
   }
+  // (loaded here: a rare path, and `state` or `start` need no cgroup layout)
+  const { unescapeMountinfo } = require('./cgroup/detect') as typeof import('./cgroup/detect');
   const prefix = `${path.resolve(dir)}/`;
   const points = text
     .split('\n')
@@ -200,7 +201,7 @@ function detachMountsUnder(dir: string): void {
     .sort((a, b) => b.length - a.length);
   for (const p of points) {
     try {
-      native().umount2(p, 2 /* MNT_DETACH */);
+      native().umount2(p, MNT_DETACH);
     } catch {
       // already gone
     }

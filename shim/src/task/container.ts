@@ -16,7 +16,6 @@ import { killContainer } from '../runtime/kill';
 import { containerPids, setPaused } from '../runtime/pause';
 import { StateStore } from '../runtime/state';
 import { updateContainer } from '../runtime/update';
-import { checkpointContainer, findCriu, readDescriptor, restoreContainer } from '../runtime/checkpoint';
 import type { LinuxResources } from '../../../spec/src/config';
 import { ConsoleSocket } from './console';
 import { ProcessIo } from './io';
@@ -237,10 +236,10 @@ export class Container {
    * cgroup, with the dumped stdio (containerd's fifos, pipes) re-plumbed onto this task's IO.
    */
   private async restore(image: string): Promise<void> {
-    const work = this.options.criuWorkPath || path.join(this.bundle, 'criu-work');
+    const { restoreContainer } = criu();
     let devNull = -1;
     try {
-      await launch(this.init, this.ctx, this.options, async (io) => {
+      await this.withCriuWork(this.options.criuWorkPath, (work) => launch(this.init, this.ctx, this.options, async (io) => {
         const stdio = io.stdio.map((e) => {
           if (typeof e === 'number') return e;
           if (devNull < 0) devNull = fs.openSync('/dev/null', 'r+');
@@ -248,10 +247,9 @@ export class Container {
         }) as [number, number, number];
         const r = await restoreContainer({ store: this.ctx.store, id: this.id, imagePath: image, workPath: work, bundle: this.bundle, detach: true, stdio, fileLocks: true, warn: this.ctx.warn });
         return r.state.pid;
-      });
+      }));
     } finally {
       if (devNull >= 0) fs.closeSync(devNull);
-      if (!this.options.criuWorkPath) fs.rmSync(work, { recursive: true, force: true });
     }
     this.restoreFrom = undefined;
     this.armOom();
@@ -266,14 +264,21 @@ export class Container {
     if (state !== 'running' && state !== 'paused') throw new ShoalError('INVALID_STATE', `cannot checkpoint task in ${state} state`);
     if (this.init.stdio.terminal) throw new ShoalError('UNSUPPORTED', `container ${this.id}: checkpoint of a container with a terminal is not supported by containerd-shim-shoal-v2`);
     if (!o.imagePath) throw new ShoalError('INVALID_ARGUMENT', 'checkpoint: no image path');
-    const work = o.workPath || path.join(this.bundle, 'criu-work');
-    try {
-      await checkpointContainer({
+    await this.withCriuWork(o.workPath, (work) =>
+      criu().checkpointContainer({
         store: this.ctx.store, id: this.id, imagePath: o.imagePath, workPath: work, leaveRunning: !o.exit,
         tcpEstablished: o.openTcp, extUnixSk: o.externalUnixSockets, fileLocks: o.fileLocks, manageCgroupsMode: o.cgroupsMode || undefined, warn: this.ctx.warn,
-      });
+      }),
+    );
+  }
+
+  /** Runs `fn` with CRIU's work dir: `given`, else a dir in the bundle removed afterwards. */
+  private async withCriuWork<T>(given: string | undefined, fn: (work: string) => Promise<T>): Promise<T> {
+    const work = given || path.join(this.bundle, 'criu-work');
+    try {
+      return await fn(work);
     } finally {
-      if (!o.workPath) fs.rmSync(work, { recursive: true, force: true });
+      if (!given) fs.rmSync(work, { recursive: true, force: true });
     }
   }
 
@@ -358,7 +363,12 @@ export class Container {
 
 /** Create from a checkpoint: the image must be a shoal checkpoint, criu installed, and no terminal. */
 function checkRestorable(image: string, terminal: boolean): void {
-  readDescriptor(image);
-  findCriu('restore');
+  criu().readDescriptor(image);
+  criu().findCriu('restore');
   if (terminal) throw new ShoalError('UNSUPPORTED', 'restore of a container with a terminal is not supported by containerd-shim-shoal-v2');
+}
+
+/** The CRIU module, loaded on first use: a shim that never checkpoints does not load it. */
+function criu(): typeof import('../runtime/checkpoint') {
+  return require('../runtime/checkpoint') as typeof import('../runtime/checkpoint');
 }

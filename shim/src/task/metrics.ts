@@ -64,18 +64,14 @@ const V1_RECHECK_MS = [0, 50, 500];
  * Returns the function that stops watching.
  */
 export function watchContainerOom(cg: CgroupHandle, onOom: () => void, warn: (m: string) => void): () => void {
-  const { oomKillCount, watchOom } = require('../runtime/events') as typeof import('../runtime/events');
-  let seen = oomKillCount(cg);
+  const { oomKillTracker, watchOom } = require('../runtime/events') as typeof import('../runtime/events');
+  const kills = oomKillTracker(cg, onOom);
   const memDir = cg.controllerDir('memory');
   // Whether this v1 kernel has the counter: asked at the first notification, not per container.
   let counted: boolean | undefined;
   const timers = new Set<NodeJS.Timeout>();
-  const catchUp = () => {
-    // v1 also signals the eventfd when the cgroup is removed: that is no OOM.
-    if (!memDir || !fs.existsSync(memDir)) return;
-    const n = oomKillCount(cg);
-    for (; seen < n; seen++) onOom();
-  };
+  // v1 also signals the eventfd when the cgroup is removed: that is no OOM.
+  const catchUp = () => void (memDir && fs.existsSync(memDir) && kills());
   try {
     const stop = watchOom(cg, () => {
       if (cg.mode === 'v2') return catchUp();

@@ -98,19 +98,29 @@ export function parseTomlPairs(text: string): [string, unknown][] {
   return out;
 }
 
+/** The message name of an Any's type URL (what follows its last "/"). */
+function anyName(any: AnyLike): string {
+  const url = any.type_url ?? '';
+  return url.slice(url.lastIndexOf('/') + 1);
+}
+
+/** An Any's value decoded as message `type`; INVALID_ARGUMENT naming `what` when it is not one. */
+function decodeAs(type: string, any: AnyLike, what: string): Record<string, unknown> {
+  // Loaded here: `start` must not pay for protobufjs.
+  const { unpackAny } = require('../ttrpc/proto') as typeof import('../ttrpc/proto');
+  try {
+    return unpackAny({ type_url: type, value: any.value ?? new Uint8Array(0) })?.message ?? {};
+  } catch (e) {
+    throw new ShoalError('INVALID_ARGUMENT', `${what}: ${(e as Error).message}`);
+  }
+}
+
 /** Decodes a runtime options Any; null when it is absent, empty or of a type shoal ignores. */
 export function parseOptionsAny(any: AnyLike | null | undefined): RuntimeOptions | null {
   if (!any || !any.type_url) return null;
-  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+  const name = anyName(any);
   if (name !== 'containerd.runc.v1.Options' && name !== 'runtimeoptions.v1.Options' && name !== 'cri.runtimeoptions.v1.Options') return null;
-  // Loaded here: `start` must not pay for protobufjs.
-  const { unpackAny } = require('../ttrpc/proto') as typeof import('../ttrpc/proto');
-  let msg: Record<string, unknown>;
-  try {
-    msg = unpackAny({ type_url: any.type_url, value: any.value ?? new Uint8Array(0) })?.message ?? {};
-  } catch (e) {
-    throw new ShoalError('INVALID_ARGUMENT', `runtime options ${name}: ${(e as Error).message}`);
-  }
+  const msg = decodeAs(name, any, `runtime options ${name}`);
   if (name === 'containerd.runc.v1.Options') return fromPairs(Object.entries(msg));
   const body = msg.config_body as Uint8Array | undefined;
   let toml = body && body.length ? Buffer.from(body).toString('utf8') : '';
@@ -122,6 +132,21 @@ export function parseOptionsAny(any: AnyLike | null | undefined): RuntimeOptions
     }
   }
   return fromPairs(parseTomlPairs(toml));
+}
+
+/** The checkpoint option types shoal reads; both have CheckpointOptions' field numbers. */
+const CHECKPOINT_OPTION_TYPES = ['containerd.runc.v1.CheckpointOptions', 'containerd.linux.runc.CheckpointOptions'];
+
+/**
+ * A Checkpoint request's options Any, decoded (snake_case fields; {} when absent): a
+ * containerd.runc.v1.CheckpointOptions, or containerd.linux.runc.CheckpointOptions (what
+ * containerd 1.6/1.7's client sends to runtimes not named io.containerd.runc*). Another type is
+ * INVALID_ARGUMENT.
+ */
+export function parseCheckpointOptions(any: AnyLike | null | undefined): Record<string, unknown> {
+  if (!any?.type_url) return {};
+  if (!CHECKPOINT_OPTION_TYPES.includes(anyName(any))) throw new ShoalError('INVALID_ARGUMENT', `checkpoint options: unsupported type ${any.type_url}`);
+  return decodeAs(CHECKPOINT_OPTION_TYPES[0], any, 'checkpoint options');
 }
 
 /** The options from the start stdin bytes (a protobuf Any), or null (none, BootstrapParams, garbage). */

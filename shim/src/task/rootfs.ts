@@ -3,7 +3,7 @@
  * runtime v2) and unmounted on delete. Options are split like containerd's mount package: known
  * flag names become MS_* bits, everything else is filesystem data (overlay's lowerdir=...).
  */
-import { native } from '../native';
+import { MNT_DETACH, native } from '../native';
 import { ShoalError } from '../runtime/errors';
 
 /** One containerd.types.Mount. */
@@ -15,7 +15,6 @@ export interface RootfsMount {
 }
 
 const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, SYNCHRONOUS: 16, REMOUNT: 32, MANDLOCK: 64, DIRSYNC: 128, NOATIME: 1024, NODIRATIME: 2048, BIND: 4096, REC: 16384, PRIVATE: 1 << 18, SLAVE: 1 << 19, SHARED: 1 << 20, RELATIME: 1 << 21, STRICTATIME: 1 << 24 };
-const MNT_DETACH = 2;
 
 /** Flag options: [set, clear]. */
 const FLAGS: Record<string, [number, number]> = {

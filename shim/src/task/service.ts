@@ -13,7 +13,7 @@ import type { Process as OciProcess } from '../../../spec/src/config';
 import { ShoalError } from '../runtime/errors';
 import { StateStore } from '../runtime/state';
 import { Container } from './container';
-import { parseOptionsAny, type RuntimeOptions } from './options';
+import { parseCheckpointOptions, parseOptionsAny, type RuntimeOptions } from './options';
 import type { RootfsMount } from './rootfs';
 import { startOrphanReaper } from './reaper';
 import { statusCode } from './state-machine';
@@ -254,16 +254,15 @@ export class TaskService {
    * Checkpoint: CRIU dumps the container into the options' image_path, else into `path`
    * (containerd then stores that as a checkpoint image and publishes /tasks/checkpointed; for a
    * non-runc runtime name it passes a temp dir as `path` even when the caller, Kubernetes' CRI,
-   * asked for an image_path). Options: a containerd.runc.v1.CheckpointOptions, or the same
-   * fields as containerd.linux.runc.CheckpointOptions (what containerd 1.6/1.7's client sends
-   * for runtimes not named io.containerd.runc*).
+   * asked for an image_path). Options: see parseCheckpointOptions.
    */
   async Checkpoint(r: Msg): Promise<Msg> {
     const c = this.container(r.id);
     const o = parseCheckpointOptions(r.options);
+    const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
     await c.checkpoint({
-      imagePath: o.image_path || r.path || '', workPath: o.work_path || undefined, exit: !!o.exit, openTcp: !!o.open_tcp,
-      externalUnixSockets: !!o.external_unix_sockets, fileLocks: !!o.file_locks, cgroupsMode: o.cgroups_mode || undefined,
+      imagePath: str(o.image_path) ?? r.path ?? '', workPath: str(o.work_path), exit: !!o.exit, openTcp: !!o.open_tcp,
+      externalUnixSockets: !!o.external_unix_sockets, fileLocks: !!o.file_locks, cgroupsMode: str(o.cgroups_mode),
     });
     return {};
   }
@@ -329,22 +328,6 @@ export class TaskService {
           };
     }
     return h;
-  }
-}
-
-/** The checkpoint option types shoal reads; both have CheckpointOptions' field numbers. */
-const CHECKPOINT_OPTION_TYPES = ['containerd.runc.v1.CheckpointOptions', 'containerd.linux.runc.CheckpointOptions'];
-
-/** A Checkpoint request's options Any (see CHECKPOINT_OPTION_TYPES), or {} when absent. */
-function parseCheckpointOptions(any: Msg | null | undefined): Msg {
-  if (!any?.type_url) return {};
-  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
-  if (!CHECKPOINT_OPTION_TYPES.includes(name)) throw new ShoalError('INVALID_ARGUMENT', `checkpoint options: unsupported type ${any.type_url}`);
-  const { unpackAny } = require('../ttrpc/proto') as typeof import('../ttrpc/proto');
-  try {
-    return unpackAny({ type_url: CHECKPOINT_OPTION_TYPES[0], value: any.value ?? new Uint8Array(0) })?.message ?? {};
-  } catch (e) {
-    throw new ShoalError('INVALID_ARGUMENT', `checkpoint options: ${(e as Error).message}`);
   }
 }
 
