@@ -11,16 +11,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
-import { runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, removeRoot, Defer } from '../lib/shoal';
+import { alive, cgroupsOf, processesOf, processStat, runShoal, shoalBin, tmpRoot, uniqueId, withCleanup, removeRoot, Defer } from '../lib/shoal';
 import { makeBundle } from '../lib/rootfs';
 import type { Hooks } from '../../spec/src/config';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** `find ARGS` (cgroup dirs of other tests vanish during the walk: keep stdout, ignore the status). */
-function findCgroups(args: string[]): string {
-  return spawnSync('find', args, { encoding: 'utf8' }).stdout ?? '';
-}
 
 async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -30,41 +25,15 @@ async function waitFor(what: string, fn: () => boolean, timeoutMs = 15_000): Pro
   }
 }
 
-function stat(pid: number): { ppid: number; state: string } | null {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0], ppid: Number(f[1]) };
-  } catch {
-    return null;
-  }
-}
-const alive = (pid: number) => { const s = stat(pid); return !!s && s.state !== 'Z'; };
-
 /** Every live pid below `pid` (children, grandchildren ...). */
 function descendants(pid: number): number[] {
   const all = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const c of all) if (stat(c)?.ppid === p && !out.includes(c)) { out.push(c); walk(c); }
+    for (const c of all) if (processStat(c)?.ppid === p && !out.includes(c)) { out.push(c); walk(c); }
   };
   walk(pid);
   return out;
-}
-
-/** Live processes of container `id`: in its cgroup, or with the id on their command line. */
-function processesOf(id: string): number[] {
-  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid).map(Number).filter((pid) => {
-    try {
-      return alive(pid) && (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id) || fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id));
-    } catch {
-      return false;
-    }
-  });
-}
-
-function cgroupsOf(id: string): string {
-  return findCgroups(['/sys/fs/cgroup', '-name', `*${id}*`]).trim();
 }
 
 interface Env { root: string; work: string; bundle: string; id: string }

@@ -15,7 +15,7 @@ import { readElf } from '../../shim/src/gen/elf';
 import { TtrpcClient } from '../../shim/src/ttrpc/client';
 import { decode, types } from '../../shim/src/ttrpc/proto';
 import { makeBundle } from '../lib/rootfs';
-import { uniqueId, withCleanup, Defer } from '../lib/shoal';
+import { cgroupsOf, processesOf, uniqueId, withCleanup, Defer } from '../lib/shoal';
 
 const LAUNCHER = path.join(repoRoot(), 'build', 'Release', 'containerd-shim-shoal-v2');
 const TASK = 'containerd.task.v2.Task';
@@ -242,6 +242,53 @@ test('delete after the shim was killed: force-kills the container, prints Delete
     const stat = fs.existsSync(`/proc/${pid}/stat`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
     assert.ok(stat === '' || stat.includes(') Z'), 'container init killed');
   }));
+
+for (const [stage, hostSide] of [['createRuntime', true], ['createContainer', false]] as const) {
+  test(`the daemon SIGKILLed during a Create, in its ${stage} hook: \`delete\` leaves no state, cgroup or process`, () =>
+    withCleanup(async (defer) => {
+      const e = environment(defer);
+      const id = uniqueId('shimk');
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-shimk-'));
+      defer(() => fs.rmSync(work, { recursive: true, force: true }));
+      // The hook says that it runs (a runtime-side one also its pid: it outlives the daemon, and
+      // the test ends it), then blocks.
+      const record = hostSide ? `echo $$ > ${work}/hook.pid; ` : '';
+      const hook = { path: '/bin/sh', args: ['sh', '-c', `${record}touch ${work}/started; exec sleep 120`] };
+      const bundle = makeBundle({ process: { args: ['sleep', '100'] }, hooks: { [stage]: [hook] } });
+      defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+      // A created bundle's hook paths live on the host: bind the work dir into a container hook's view.
+      if (!hostSide) fs.mkdirSync(path.join(bundle, 'rootfs', work.slice(1)), { recursive: true });
+      if (!hostSide) {
+        const cfg = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+        cfg.mounts.push({ destination: work, type: 'bind', source: work, options: ['rbind', 'rw'] });
+        fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg));
+      }
+      defer(() => {
+        try {
+          process.kill(Number(fs.readFileSync(path.join(work, 'hook.pid'), 'utf8')), 'SIGKILL');
+        } catch {
+          // none, or gone
+        }
+      });
+      const { client } = await startShim(e, id, bundle, defer);
+      const created = client.invoke(TASK, 'Create', { id, bundle }).then(() => 'created', (err: Error) => `failed: ${err.message}`);
+      while (!fs.existsSync(path.join(work, 'started'))) await new Promise((r) => setTimeout(r, 20));
+      const { shim_pid } = await client.invoke(TASK, 'Connect', { id });
+      assert.ok(cgroupsOf(id) !== '', 'the cgroup exists at this stage');
+      assert.ok(processesOf(id).length > 0, 'so does the init');
+      process.kill(shim_pid, 'SIGKILL');
+      assert.match(await created, /^failed/, 'the Create was cut');
+      if (hostSide) process.kill(Number(fs.readFileSync(path.join(work, 'hook.pid'), 'utf8')), 'SIGKILL');
+      // What containerd runs once the shim's connection drops.
+      const r = shim(e, id, bundle, 'delete', ['-bundle', bundle]);
+      assert.is(r.code, 0, r.stderr);
+      assert.not.ok(fs.existsSync(path.join(e.stateRoot, NS, id)), 'no state');
+      assert.is(cgroupsOf(id), '', 'no cgroup');
+      const deadline = Date.now() + 5000;
+      while (processesOf(id).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(processesOf(id), [], 'no process of the container');
+    }));
+}
 
 test('a slow Create (createRuntime hook) never delays State and Kill of another container', () =>
   withCleanup(async (defer) => {

@@ -190,6 +190,131 @@ test('a slow Create (logging binary not ready) never delays ls, exec and kill of
   assert.equal(await c.sandbox.leaksSince(before), [], 'nothing leaked');
 });
 
+/** The shoal state dir of task `id` (host path), which the runtime engine keeps while it exists. */
+function stateDir(c: Containerd, id: string): string {
+  return path.join(c.sandbox.dir, 'run', 'containerd', 'shoal', c.namespace, id);
+}
+
+/** Whether the shim (pid) has a mount at `target` (the sandbox namespace's view). */
+function mounted(pid: number, target: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `ctr run -d` of `id` in `group` in the background (its stdio on /dev/null); resolves
+ * with its exit code.
+ */
+function runInBackground(c: Containerd, id: string, group: string, extra: string[] = []): Promise<number> {
+  const [nsenter, ...pre] = c.sandbox.nsenterArgs();
+  const child = spawn(nsenter, [...pre, 'ctr', '-a', c.sock, '-n', c.namespace, 'run', '--runtime', RUNTIME, '-d', '--annotation', `io.containerd.runc.v2.group=${group}`, ...extra, image, id, 'sleep', '1000'], { stdio: 'ignore' });
+  return new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
+}
+
+/** Whether task `id` is served by a live shim other than `dead` (its Connect answers). */
+async function servedByAnother(c: Containerd, id: string, dead: number): Promise<boolean> {
+  try {
+    const pid = await shimPid(c, id);
+    return pid !== dead && alive(pid);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * After shim `dead` was SIGKILLed: containerd notices and runs the shim binary's `delete` for
+ * each task it served, which removes the task's shoal state (and mounts, cgroup, processes).
+ * `maybeServed` tasks may have been started by a new shim instead (the kill came before their
+ * start reached the group's socket): then they must be served. Then ctr removes everything, and
+ * nothing may remain: no shoal state, and (leaksSince) no mount, cgroup or process.
+ */
+async function checkCleanedUp(c: Containerd, dead: number, ids: string[], maybeServed: string[], before: ReturnType<Containerd['snapshot']>, what: string): Promise<void> {
+  // (`delete` runs in the background of containerd: its work is waited for, not assumed)
+  const left: string[] = [];
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    left.length = 0;
+    for (const id of ids) {
+      if (!fs.existsSync(stateDir(c, id))) continue;
+      if (maybeServed.includes(id) && (await servedByAnother(c, id, dead))) continue;
+      left.push(id);
+    }
+    if (!left.length || Date.now() > deadline) break;
+    await sleep(100);
+  }
+  assert.equal(left, [], `${what}: the dead shim's tasks were cleaned up (their shoal state removed) or are served by a new shim`);
+  await removeAll(c, ids);
+  for (const id of ids) assert.not.ok(fs.existsSync(stateDir(c, id)), `${what}: the shoal state of ${id} is gone`);
+  assert.equal(await c.sandbox.leaksSince(before), [], `${what}: nothing leaked`);
+}
+
+test('the shim SIGKILLed during a Create (rootfs mounted, IO pending; at points in time): nothing leaks', async () => {
+  const c = ready(env);
+  if (!c) return;
+  const dir = fs.mkdtempSync('/tmp/shoal-rob-');
+  try {
+    // 1. Mid-Create at a known stage: the rootfs is mounted and the init's logging binary is not
+    //    ready yet (it waits for a gate, at most 30 s). Another container of the group is running.
+    {
+      const before = c.snapshot();
+      const group = `crash-io-${process.pid}`;
+      const resident = `r-res-${process.pid}`;
+      const victim = `r-mid-${process.pid}`;
+      const logger = path.join(dir, 'logger.sh');
+      fs.writeFileSync(logger, `#!/bin/sh\ntouch ${dir}/entered\ni=0\nwhile [ ! -e ${dir}/gate ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\nexec 5>&-\nexec cat <&3 >/dev/null\n`, { mode: 0o755 });
+      try {
+        run(c, resident, ['sleep', '1000'], ['--annotation', `io.containerd.runc.v2.group=${group}`]);
+        const shim = await shimPid(c, resident);
+        const done = runInBackground(c, victim, group, ['--log-uri', `binary://${logger}`]);
+        await waitFor('the Create reached its logger', () => fs.existsSync(path.join(dir, 'entered')));
+        const rootfs = path.join(bundleOf(c, victim), 'rootfs');
+        assert.ok(mounted(shim, rootfs), 'the rootfs is mounted at this stage');
+        process.kill(shim, 'SIGKILL');
+        assert.is.not(await done, 0, 'ctr run fails: its Create was cut');
+        fs.writeFileSync(path.join(dir, 'gate'), '');
+        await checkCleanedUp(c, shim, [resident, victim], [], before, 'killed with the IO pending');
+      } finally {
+        fs.writeFileSync(path.join(dir, 'gate'), '');
+        await removeAll(c, [resident, victim]);
+      }
+    }
+    // 2. At fractions of a whole `ctr run -d` next to a resident container of a warm shim. Seen
+    //    here: at 0.3 the kill comes before the run's start, and a new shim serves the victim; at
+    //    0.6-0.8 it cuts the Create (ctr fails); at 0.9-1.0 it hits the started container.
+    let full = 0;
+    for (const [i, frac] of [-1, 0.3, 0.6, 0.7, 0.8, 0.9, 1.0].entries()) {
+      const before = c.snapshot();
+      const group = `crash-t-${process.pid}-${i}`;
+      const resident = `r-res-${process.pid}-${i}`;
+      const victim = `r-vic-${process.pid}-${i}`;
+      try {
+        run(c, resident, ['sleep', '1000'], ['--annotation', `io.containerd.runc.v2.group=${group}`]);
+        const shim = await shimPid(c, resident);
+        const t0 = Date.now();
+        const done = runInBackground(c, victim, group);
+        if (frac < 0) {
+          // (a first run, not killed: how long a whole run takes here)
+          assert.is(await done, 0, 'a run that is not killed succeeds');
+          full = Date.now() - t0;
+          process.kill(shim, 'SIGKILL');
+        } else {
+          await sleep(full * frac);
+          process.kill(shim, 'SIGKILL');
+          await done;
+        }
+        await checkCleanedUp(c, shim, [resident, victim], [victim], before, `killed at ${frac < 0 ? 'rest' : `${frac} of a run`}`);
+      } finally {
+        await removeAll(c, [resident, victim]);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the shim exits and removes its socket once its last container was deleted', async () => {
   const c = ready(env);
   if (!c) return;

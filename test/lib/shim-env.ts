@@ -9,6 +9,7 @@ import * as path from 'path';
 import { cannotRun, CmdResult, Containerd, skip, startContainerd } from './daemons';
 import { ociImageTar } from './image';
 import { TtrpcClient } from '../../shim/src/ttrpc/client';
+export { alive } from './shoal';
 
 /** The runtime name containerd resolves to containerd-shim-shoal-v2. */
 export const SHIM_RUNTIME = 'io.containerd.shoal.v2';
@@ -70,16 +71,6 @@ export async function waitFor(what: string, fn: () => boolean, timeoutMs = 20_00
   while (!fn()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Whether pid is a live process (a zombie counts as gone). */
-export function alive(pid: number): boolean {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st[st.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
   }
 }
 

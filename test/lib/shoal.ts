@@ -138,6 +138,40 @@ export function removeRoot(root: string): void {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
+/** A process's state letter and parent pid (/proc/PID/stat), or null once it is gone. */
+export function processStat(pid: number): { ppid: number; state: string } | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], ppid: Number(f[1]) };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether pid is a live process (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  const s = processStat(pid);
+  return !!s && s.state !== 'Z';
+}
+
+/** Live processes of container `id`: in its cgroup, or with the id on their command line. */
+export function processesOf(id: string): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid).map(Number).filter((pid) => {
+    try {
+      return alive(pid) && (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id) || fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(id));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The cgroup directories (every hierarchy) whose name contains `id`, one a line. */
+export function cgroupsOf(id: string): string {
+  // (cgroup dirs of other tests vanish during the walk: keep stdout, ignore find's status)
+  return (spawnSync('find', ['/sys/fs/cgroup', '-name', `*${id}*`], { encoding: 'utf8' }).stdout ?? '').trim();
+}
+
 /**
  * strace -f output with every call on one line: strace splits a call that another traced process
  * interrupts ("PID name(args <unfinished ...>", later "PID <... name resumed>rest"); the two
