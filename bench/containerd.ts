@@ -54,6 +54,7 @@ interface Options extends CommonOptions {
   parallel: number;
   rounds: number;
   settle: number;
+  runOnDisk: boolean;
 }
 
 const USAGE = `usage: node build/bench/containerd.js [options]
@@ -65,13 +66,16 @@ const USAGE = `usage: node build/bench/containerd.js [options]
   --parallel N       storm: concurrent ctr clients (default 50: all at once)
   --rounds N         storm: rounds (runtimes in a fresh random order each; default 5: the median is a round's)
   --settle S         storm: seconds between the last start and the memory reading (default 3)
+  --run-on-disk      /run and containerd's state in the temp dir, on its disk (default: a tmpfs
+                     over /run in the sandbox, with containerd's state in /run/containerd, as on
+                     production hosts)
   --out FILE         JSON results (default bench/results/containerd-<date>.json)
   --no-json          do not write JSON
   --keep-env         keep NODE_EXTRA_CA_CERTS, NODE_OPTIONS, ... (stripped by default)
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 5, settle: 3, out: '', keepEnv: false };
+  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 5, settle: 3, runOnDisk: false, out: '', keepEnv: false };
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
       case '--phases': o.phases = listValue(value()); break;
@@ -79,6 +83,7 @@ function parseOptions(argv: string[]): Options {
       case '--parallel': o.parallel = Math.max(1, count()); break;
       case '--rounds': o.rounds = Math.max(1, count()); break;
       case '--settle': o.settle = count(); break;
+      case '--run-on-disk': o.runOnDisk = true; break;
       default: return commonFlag(o, flag, value, count);
     }
     return true;
@@ -153,9 +158,10 @@ class Bench {
       if (!fs.existsSync(f)) throw new Error(`${f} missing: build shoal first (see bench/README.md)`);
     // shoal's shims get the production default linger (the test library's default is none),
     // unless SHOAL_SHIM_LINGER is set for the bench.
-    this.cd = await startContainerd({ namespace: `bc${process.pid}`, extraPath: [this.release], env: { SHOAL_SHIM_LINGER: process.env.SHOAL_SHIM_LINGER ?? '' } });
+    this.cd = await startContainerd({ namespace: `bc${process.pid}`, extraPath: [this.release], env: { SHOAL_SHIM_LINGER: process.env.SHOAL_SHIM_LINGER ?? '' }, runTmpfs: !this.o.runOnDisk });
     this.image = ociImageTar().name;
     this.info.versions = versions(this.cd.sandbox);
+    this.info.run = this.o.runOnDisk ? 'the temp dir, on disk' : 'a tmpfs';
   }
 
   ns(name: string): CtrNamespace {
