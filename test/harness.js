@@ -209,6 +209,20 @@ function ensureDebianPackages(failures) {
   }
 }
 
+/**
+ * Fetches the containerd releases the shim tests also run under (1.7 and 2.x from Debian trixie
+ * and sid, unpacked into a cache, not installed: test/lib/containerd-releases.ts).
+ */
+function ensureContainerdReleases(failures) {
+  const lib = path.join(BUILD, 'test', 'lib', 'containerd-releases.js');
+  if (!fs.existsSync(lib)) return;
+  if (process.getuid && process.getuid() !== 0) return log('not root: not fetching containerd releases');
+  for (const f of require(lib).fetchReleases(log)) {
+    log(`containerd releases: ${f}`);
+    failures.push(`containerd releases: ${f}`);
+  }
+}
+
 function stripAnsi(s) {
   return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 }
@@ -390,6 +404,7 @@ async function main() {
     ensureNodeModules(setupFailures);
     ensureBuilt(setupFailures);
     ensureDebianPackages(setupFailures);
+    ensureContainerdReleases(setupFailures);
   }
   for (const f of setupFailures) results.push({ name: `setup: ${f}`, passed: 0, failed: 1, skipped: 0, note: '' });
 

@@ -539,6 +539,10 @@ export interface Containerd {
   fifoDir: string;
   /** Pid of containerd. */
   pid: number;
+  /** The `containerd` it runs (for a restart): `containerd` on PATH, or `ContainerdOptions.bin`'s. */
+  containerdPath: string;
+  /** The `ctr` to run (in the sandbox): `ctr` on PATH, or the one beside `ContainerdOptions.bin`'s containerd. */
+  ctrPath: string;
   /** Runs `ctr -a <sock> -n <namespace> ...args` in the sandbox. */
   ctr(args: string[], opts?: CmdOptions): CmdResult;
   /** Processes, mounts and cgroups now, for `sandbox.leaksSince`. */
@@ -567,6 +571,8 @@ export interface ContainerdOptions {
    * host, instead of in the temp dir (see SandboxOptions.runTmpfs).
    */
   runTmpfs?: boolean;
+  /** A directory holding the `containerd` and `ctr` to run (default: those on PATH, Debian's). */
+  bin?: string;
 }
 
 /**
@@ -603,8 +609,10 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
       ...(opts.extraPath?.length ? { PATH: [...opts.extraPath, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') } : {}),
       ...opts.env,
     };
-    const child = sandbox.spawnDaemon('containerd', 'containerd', ['--config', path.join(d, 'containerd.toml')], env);
-    const ctr = (args: string[], o?: CmdOptions) => sandbox.run('ctr', ['-a', sock, '-n', namespace, ...args], o);
+    const containerdPath = opts.bin ? path.join(opts.bin, 'containerd') : 'containerd';
+    const child = sandbox.spawnDaemon('containerd', containerdPath, ['--config', path.join(d, 'containerd.toml')], env);
+    const ctrPath = opts.bin ? path.join(opts.bin, 'ctr') : 'ctr';
+    const ctr = (args: string[], o?: CmdOptions) => sandbox.run(ctrPath, ['-a', sock, '-n', namespace, ...args], o);
     await waitUntil(
       () => `containerd did not start:\n${sandbox.logTail('containerd')}`,
       () => {
@@ -619,6 +627,8 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
       namespace,
       fifoDir: path.join(d, 'fifo'),
       pid: child.pid!,
+      containerdPath,
+      ctrPath,
       ctr,
       snapshot: () => sandbox.snapshot(),
       stop: () => sandbox.stop(),

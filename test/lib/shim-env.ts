@@ -3,6 +3,7 @@
  * containerd in its sandbox with build/Release on its PATH (so io.containerd.shoal.v2 resolves
  * to our launcher), the busybox image imported, and the small ctr helpers the tests use.
  */
+import { suite, Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -10,6 +11,7 @@ import { cannotRun, CmdResult, Containerd, skip, startContainerd } from './daemo
 import { ociImageTar } from './image';
 import { TtrpcClient } from '../../shim/src/ttrpc/client';
 export { alive } from './shoal';
+import { RELEASES, usableRelease } from './containerd-releases';
 
 /** The runtime name containerd resolves to containerd-shim-shoal-v2. */
 export const SHIM_RUNTIME = 'io.containerd.shoal.v2';
@@ -23,21 +25,45 @@ export interface ShimContainerd {
   startError?: Error;
 }
 
-/** Start containerd with the shim on its PATH and import the test image (for test.before). */
-export async function startShimContainerd(namespace: string, env?: NodeJS.ProcessEnv): Promise<ShimContainerd> {
-  let unavailable = cannotRun(['containerd', 'ctr']);
+/**
+ * Start containerd with the shim on its PATH and import the test image (for test.before). `bin`:
+ * the directory of another containerd and ctr (test/lib/containerd-releases.ts).
+ */
+export async function startShimContainerd(namespace: string, env?: NodeJS.ProcessEnv, bin?: string): Promise<ShimContainerd> {
+  let unavailable = cannotRun(bin ? [] : ['containerd', 'ctr']);
   if (!unavailable && !fs.existsSync(path.join(RELEASE, 'containerd-shim-shoal-v2'))) unavailable = 'containerd-shim-shoal-v2 is not built';
   if (unavailable) return { image: '', unavailable };
   if (!(process.env.PATH ?? '').split(':').includes(RELEASE)) process.env.PATH = `${RELEASE}:${process.env.PATH}`;
   let cd: Containerd | undefined;
   try {
-    cd = await startContainerd({ namespace, env });
+    cd = await startContainerd({ namespace, env, bin });
     const oci = ociImageTar();
     const r = cd.ctr(['images', 'import', oci.tar]);
     if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
     return { cd, image: oci.name };
   } catch (e) {
     return { cd, image: '', startError: e as Error };
+  }
+}
+
+/**
+ * Defines and runs a test file's tests once per containerd: the installed one (Debian 12's), then
+ * each release of containerd-releases.ts, a uvu suite each. `define` registers the tests on `test`;
+ * `start` starts that containerd (or says why there is none: a skip); `version` is how `ctr
+ * version` shows a release's version.
+ */
+export function perContainerd(namespacePrefix: string, define: (test: Test, start: () => Promise<ShimContainerd>, version?: string) => void): void {
+  const installed = suite('containerd (installed)');
+  define(installed, () => startShimContainerd(`${namespacePrefix}-${process.pid}`));
+  installed.run();
+  for (const release of RELEASES) {
+    const s = suite(release.name);
+    define(s, async () => {
+      const r = usableRelease(release);
+      if ('unavailable' in r) return { image: '', unavailable: r.unavailable };
+      return startShimContainerd(`${namespacePrefix}-${release.suite}-${process.pid}`, undefined, r.bin);
+    }, release.version);
+    s.run();
   }
 }
 
@@ -63,6 +89,16 @@ export function taskStatuses(c: Containerd): Map<string, string> {
     if (id) out.set(id, status);
   }
   return out;
+}
+
+/** Kill (SIGKILL), then delete the tasks and containers `ids`, whatever state they are in. */
+export async function removeAll(c: Containerd, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    c.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]);
+    await waitFor(`${id} stopped`, () => taskStatuses(c).get(id) !== 'RUNNING', 10_000).catch(() => undefined);
+    c.ctr(['tasks', 'delete', '-f', id]);
+    c.ctr(['containers', 'delete', id]);
+  }
 }
 
 /** Poll fn every 100 ms until it holds; throws naming `what` after timeoutMs. */
