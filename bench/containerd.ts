@@ -55,6 +55,8 @@ interface Options extends CommonOptions {
   rounds: number;
   settle: number;
   runOnDisk: boolean;
+  /** A directory with another containerd, ctr and containerd-shim-runc-v2 (default: Debian 12's). */
+  containerd: string;
 }
 
 const USAGE = `usage: node build/bench/containerd.js [options]
@@ -66,6 +68,8 @@ const USAGE = `usage: node build/bench/containerd.js [options]
   --parallel N       storm: concurrent ctr clients (default 50: all at once)
   --rounds N         storm: rounds (runtimes in a fresh random order each; default 5: the median is a round's)
   --settle S         storm: seconds between the last start and the memory reading (default 3)
+  --containerd DIR   containerd, ctr and containerd-shim-runc-v2 from DIR (e.g. a release the test
+                     harness fetched: /var/cache/shoal-test/containerd-sid/usr/bin for 2.x)
   --run-on-disk      /run and containerd's state in the temp dir, on its disk (default: a tmpfs
                      over /run in the sandbox, with containerd's state in /run/containerd, as on
                      production hosts)
@@ -75,7 +79,7 @@ const USAGE = `usage: node build/bench/containerd.js [options]
 `;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 5, settle: 3, runOnDisk: false, out: '', keepEnv: false };
+  const o: Options = { phases: ['latency', 'storm'], iterations: 20, warmup: 2, variants: VARIANTS, storm: 50, parallel: 50, rounds: 5, settle: 3, runOnDisk: false, containerd: '', out: '', keepEnv: false };
   parseArgs(argv, (flag, value, count) => {
     switch (flag) {
       case '--phases': o.phases = listValue(value()); break;
@@ -84,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       case '--rounds': o.rounds = Math.max(1, count()); break;
       case '--settle': o.settle = count(); break;
       case '--run-on-disk': o.runOnDisk = true; break;
+      case '--containerd': o.containerd = path.resolve(value()); break;
       default: return commonFlag(o, flag, value, count);
     }
     return true;
@@ -152,15 +157,19 @@ class Bench {
 
   async setup(): Promise<void> {
     if (process.getuid?.() !== 0) throw new Error('run as root');
-    const why = cannotRun(['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc']);
+    const why = this.o.containerd
+      ? ['containerd', 'ctr', 'containerd-shim-runc-v2'].map((b) => path.join(this.o.containerd, b)).filter((b) => !fs.existsSync(b)).map((b) => `${b} not found`)[0] ?? cannotRun(['runc'])
+      : cannotRun(['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc']);
     if (why) throw new Error(why);
     for (const f of [path.join(this.release, 'containerd-shim-shoal-v2'), this.shoalCli, path.join(this.repo, 'build/shim.js')])
       if (!fs.existsSync(f)) throw new Error(`${f} missing: build shoal first (see bench/README.md)`);
     // shoal's shims get the production default linger (the test library's default is none),
     // unless SHOAL_SHIM_LINGER is set for the bench.
-    this.cd = await startContainerd({ namespace: `bc${process.pid}`, extraPath: [this.release], env: { SHOAL_SHIM_LINGER: process.env.SHOAL_SHIM_LINGER ?? '' }, runTmpfs: !this.o.runOnDisk });
+    // (another containerd's own runc shim first on its PATH)
+    const bin = this.o.containerd || undefined;
+    this.cd = await startContainerd({ namespace: `bc${process.pid}`, extraPath: [...(bin ? [bin] : []), this.release], env: { SHOAL_SHIM_LINGER: process.env.SHOAL_SHIM_LINGER ?? '' }, runTmpfs: !this.o.runOnDisk, bin });
     this.image = ociImageTar().name;
-    this.info.versions = versions(this.cd.sandbox);
+    this.info.versions = versions(this.cd.sandbox, this.cd.containerdPath);
     this.info.run = this.o.runOnDisk ? 'the temp dir, on disk' : 'a tmpfs';
   }
 

@@ -142,12 +142,12 @@ export class CtrNamespace {
   }
 
   argv(args: string[]): string[] {
-    return [...this.cd.sandbox.nsenterArgs(), 'ctr', '-a', this.cd.sock, '-n', this.ns, ...args];
+    return [...this.cd.sandbox.nsenterArgs(), this.cd.ctrPath, '-a', this.cd.sock, '-n', this.ns, ...args];
   }
 
   /** Untimed; never throws. */
   run(args: string[], timeoutMs = 120_000) {
-    return this.cd.sandbox.run('ctr', ['-a', this.cd.sock, '-n', this.ns, ...args], { timeoutMs });
+    return this.cd.sandbox.run(this.cd.ctrPath, ['-a', this.cd.sock, '-n', this.ns, ...args], { timeoutMs });
   }
 
   /** Timed like start.ts (spawnSync, output to a log file). */
@@ -195,7 +195,7 @@ export class CtrNamespace {
   removeNamespace(): void {
     const imgs = this.run(['images', 'ls', '-q']).stdout.split(/\s+/).filter(Boolean);
     if (imgs.length) this.run(['images', 'rm', ...imgs]);
-    this.cd.sandbox.run('ctr', ['-a', this.cd.sock, 'namespaces', 'rm', this.ns]);
+    this.cd.sandbox.run(this.cd.ctrPath, ['-a', this.cd.sock, 'namespaces', 'rm', this.ns]);
   }
 
   /** `ctr ...` asynchronously (for parallel clients); resolves with exit code, wall ms, output tail. */
@@ -232,9 +232,9 @@ export interface CtrResult {
  * around the client). Lines shorter than PIPE_BUF reach the pipe whole.
  */
 const CTR_SHELL = `
-sock=$1 ns=$2 dir=$3
+sock=$1 ns=$2 dir=$3 ctr=$4
 while IFS=$'\\t' read -r -a a; do
-  { t0=$EPOCHREALTIME; ctr -a "$sock" -n "$ns" "\${a[@]:1}" >"$dir/\${a[0]}.out" 2>&1; rc=$?; printf '%s\\t%s\\t%s\\t%s\\n' "\${a[0]}" "$rc" "$t0" "$EPOCHREALTIME"; } &
+  { t0=$EPOCHREALTIME; "$ctr" -a "$sock" -n "$ns" "\${a[@]:1}" >"$dir/\${a[0]}.out" 2>&1; rc=$?; printf '%s\\t%s\\t%s\\t%s\\n' "\${a[0]}" "$rc" "$t0" "$EPOCHREALTIME"; } &
 done
 wait
 `;
@@ -256,7 +256,7 @@ export class CtrShell {
     // Output files on tmpfs: a new inode on this VM's ext4 (no journal) costs ~0.7 ms.
     this.dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : tmp, 'shoal-ctr-shell-'));
     const [nsenter, ...pre] = n.cd.sandbox.nsenterArgs();
-    this.child = spawn(nsenter, [...pre, 'bash', '-c', CTR_SHELL, 'ctr-shell', n.cd.sock, n.ns, this.dir], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
+    this.child = spawn(nsenter, [...pre, 'bash', '-c', CTR_SHELL, 'ctr-shell', n.cd.sock, n.ns, this.dir, n.cd.ctrPath], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (d: string) => {
       this.buf += d;
@@ -506,10 +506,10 @@ export function writeJson(out: string | null, prefix: string, data: unknown): st
 }
 
 /** Versions of the daemons and runtimes, for the report. */
-export function versions(sandbox: Sandbox): Record<string, string> {
+export function versions(sandbox: Sandbox, containerd = 'containerd'): Record<string, string> {
   const v: Record<string, string> = {};
   const first = (cmd: string, args: string[]) => sandbox.run(cmd, args, { timeoutMs: 10_000 }).stdout.split('\n')[0]?.trim() ?? '';
-  v.containerd = first('containerd', ['--version']);
+  v.containerd = first(containerd, ['--version']);
   v.runc = first('runc', ['--version']);
   v.node = process.version;
   v.kernel = os.release();
