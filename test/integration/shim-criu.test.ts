@@ -1,9 +1,10 @@
 /*
  * Checkpoint and restore through containerd and shoal's shim, with CRIU (which cannot dump on
  * this host's kernel): on the host this file boots the pure cgroup v2 VM
- * (/work/shared/vm/run-in-vm.sh) and runs itself there with SHOAL_IN_VM=1. In the VM, containerd
- * 1.6 runs a busybox counter that appends to a bind-mounted host dir, with its stdio on
- * containerd's fifos:
+ * (/work/shared/vm/run-in-vm.sh) and runs itself there with SHOAL_IN_VM=1. In the VM, for each
+ * containerd (Debian 12's 1.6, then the 1.7 and 2.x of test/lib/containerd-releases.ts, which the
+ * VM sees in the host's /), containerd runs a busybox counter that appends to a bind-mounted host
+ * dir, with its stdio on containerd's fifos:
  * - `ctr tasks checkpoint` dumps it while it is paused (the client pauses around the dump), and
  *   `ctr containers checkpoint --task` while it runs (Checkpoint RPC, then containerd stores the
  *   image);
@@ -21,13 +22,26 @@ import * as os from 'os';
 import * as path from 'path';
 import { cannotRun } from '../lib/daemons';
 import { ok, ready, SHIM_RUNTIME, startShimContainerd, taskStatuses, waitFor } from '../lib/shim-env';
+import { RELEASES, usableRelease } from '../lib/containerd-releases';
 import { runVm, VM_SCRIPT, vmSkipReason } from '../lib/vm';
 
-/** Upper bound for the VM run: boot, containerd, an image import, a dump and a restore under TCG. */
-const TIMEOUT_MS = 9 * 60_000;
+/** Upper bound for the VM run: boot, then per containerd an image import, dumps and a restore under TCG. */
+const TIMEOUT_MS = 15 * 60_000;
 const inVm = process.env.SHOAL_IN_VM === '1';
 const criuPath = ['/usr/sbin/criu', '/sbin/criu', '/usr/local/sbin/criu'].find((p) => fs.existsSync(p));
-const MARK = 'shim-criu: checkpoint and restore through containerd passed';
+/** What the VM run prints once a containerd passed. */
+const mark = (name: string) => `shim-criu: checkpoint and restore through ${name} passed`;
+
+/** The containerds to test: the installed one, and each release that runs here (and in the VM). */
+function containerds(): Array<{ name: string; bin?: string }> {
+  const out: Array<{ name: string; bin?: string }> = [{ name: 'containerd (installed)' }];
+  for (const r of RELEASES) {
+    const u = usableRelease(r);
+    if ('bin' in u) out.push({ name: r.name, bin: u.bin });
+    else console.log(`  (${r.name}: skipped: ${u.unavailable})`);
+  }
+  return out;
+}
 
 /** Why the VM run cannot happen here, or undefined when it can. */
 function skipReason(): string | undefined {
@@ -54,19 +68,19 @@ if (!inVm) {
     const out = r.out;
     if (r.status === 125) return console.log(`  (skipped: the VM could not start)\n${out.slice(-2000)}`);
     assert.is(r.status, 0, `shim CRIU VM test failed (status ${r.status}, signal ${r.signal}):\n${out.slice(-8000)}`);
-    assert.ok(out.includes(MARK), `no pass mark in the VM output:\n${out.slice(-4000)}`);
-    for (const line of out.split('\n')) if (line.includes('shim-criu: ') && !line.includes(MARK)) console.log(line);
+    for (const { name } of containerds()) assert.ok(out.includes(mark(name)), `no pass mark for ${name} in the VM output:\n${out.slice(-4000)}`);
+    for (const line of out.split('\n')) if (line.includes('shim-criu: ') && !line.includes(' passed')) console.log(line);
   });
 } else {
-  test('in the VM: ctr containers checkpoint --task, then ctr containers restore --live', async () => {
-    const env = await startShimContainerd(`shoal-ckpt-${process.pid}`);
+  for (const { name: which, bin } of containerds()) test(`in the VM, ${which}: ctr containers checkpoint --task, then ctr containers restore --live`, async () => {
+    const env = await startShimContainerd(`shoal-ckpt-${process.pid}`, undefined, bin);
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-ckd-'));
     fs.chmodSync(data, 0o777);
     const log = path.join(data, 'log');
     const id = `ck-${process.pid}`;
     const ref = `shoal-checkpoint-${process.pid}`;
     const t0 = Date.now();
-    const say = (m: string) => console.log(`  shim-criu: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const say = (m: string) => console.log(`  shim-criu: ${which}: ${m} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     const c = ready(env);
     if (!c) return;
     const status = () => taskStatuses(c).get(id);
@@ -112,7 +126,7 @@ if (!inVm) {
       ok(c.ctr(['tasks', 'delete', id]), 'delete the restored task');
       ok(c.ctr(['containers', 'delete', id]), 'delete the restored container');
       c.ctr(['images', 'rm', ref]);
-      console.log(MARK);
+      console.log(mark(which));
     } finally {
       c.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]);
       c.ctr(['tasks', 'delete', '-f', id]);
