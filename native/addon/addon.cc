@@ -32,6 +32,7 @@
 
 #include <sys/mount.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -185,6 +186,16 @@ Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   // Linux releases the fd even when close fails with EINTR, so never retry.
   if (close(fd) < 0 && errno != EINTR) return ThrowErrno(info.Env(), errno, "close");
   return info.Env().Undefined();
+}
+
+// flockExclusive(fd): flock(LOCK_EX), waiting (EINTR retried). 0 or its errno.
+Napi::Value FlockExclusive(const Napi::CallbackInfo &info) {
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return info.Env().Undefined();
+  int rc;
+  while ((rc = flock(fd, LOCK_EX)) < 0 && errno == EINTR) {
+  }
+  return Napi::Number::New(info.Env(), rc < 0 ? errno : 0);
 }
 
 // renameExchange(a, b): renameat2(RENAME_EXCHANGE), both names must exist. Replaces a file
@@ -1081,6 +1092,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("pidfdWaitExit", Napi::Function::New(env, PidfdWaitExit, "pidfdWaitExit"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("flockExclusive", Napi::Function::New(env, FlockExclusive, "flockExclusive"));
   exports.Set("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange"));
   exports.Set("mkdirErrno", Napi::Function::New(env, MkdirErrno, "mkdirErrno"));
   exports.Set("rmdirErrno", Napi::Function::New(env, RmdirErrno, "rmdirErrno"));

@@ -468,6 +468,58 @@ static int is_mount_root(const char *path) {
 }
 
 /*
+ * The start lock of a group's socket (`<socket>.lock`), held (flock) by whoever starts that
+ * group's daemon or removes its dead socket, so that a `delete` after a killed shim never removes
+ * the socket of the daemon a concurrent `start` has just brought up. The file may be unlinked
+ * (by a holder, or by the daemon at its exit, under the lock): a locker whose file is no longer
+ * the one at the path locks again. The fd (close releases the lock), or -1.
+ */
+static int lock_group(const char *sock) {
+  char lp[PATH_MAX];
+  if ((size_t)snprintf(lp, sizeof lp, "%s.lock", sock) >= sizeof lp) return -1;
+  for (;;) {
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    while (flock(fd, LOCK_EX) < 0 && errno == EINTR) {}
+    struct stat held, now;
+    if (fstat(fd, &held) == 0 && stat(lp, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev) return fd;
+    close(fd);
+  }
+}
+
+/*
+ * Removes the socket of a group whose daemon is gone (nothing accepts on it), and its start lock,
+ * under that lock. 1 when no dead socket is left (removed, or a live daemon serves there).
+ */
+static int remove_dead_socket(const char *sock) {
+  int fd = lock_group(sock);
+  if (fd < 0) return 0;
+  int ok = 1;
+  if (!can_connect(sock)) {
+    char lp[PATH_MAX];
+    snprintf(lp, sizeof lp, "%s.lock", sock);
+    ok = unlink(sock) == 0 || errno == ENOENT;
+    unlink(lp);
+  }
+  close(fd);
+  return ok;
+}
+
+/* The dead socket of the shim a bundle's `address` names, removed (remove_dead_socket); 1 when none is left. */
+static int clear_dead_socket(const char *bundle) {
+  char p[PATH_MAX];
+  snprintf(p, sizeof p, "%s/address", bundle);
+  size_t len = 0;
+  char *addr = read_file(p, &len);
+  if (!addr) return 1;
+  while (len && (addr[len - 1] == '\n' || addr[len - 1] == ' ')) addr[--len] = 0;
+  const char *sock = strncmp(addr, "unix://", 7) == 0 ? addr + 7 : addr;
+  int ok = sock[0] == '/' && remove_dead_socket(sock);
+  free(addr);
+  return ok;
+}
+
+/*
  * `delete` when there is nothing left to clean. containerd 1.6 runs `<shim> delete` whenever a
  * task's ttrpc connection closes, after every normal Delete too, and starting Node for it was
  * most of a warm `ctr run --rm`. If the shim already cleaned up (no init.pid or state-root file
@@ -491,24 +543,9 @@ static int delete_already_clean(const struct args *a) {
   if ((size_t)snprintf(p, sizeof p, "%s/%s/%s", base, ns, a->id) >= sizeof p || lstat(p, &st) == 0) return 0;
   snprintf(p, sizeof p, "%s/rootfs", b);
   if (is_mount_root(p) != 0) return 0;
-  /* The group's shim: alive, or gone with its socket; a socket nobody answers on is removed, as
-   * the full cleanup does (the last container's Shutdown ends the daemon). */
-  snprintf(p, sizeof p, "%s/address", b);
-  size_t len = 0;
-  char *addr = read_file(p, &len);
-  if (addr) {
-    while (len && (addr[len - 1] == '\n' || addr[len - 1] == ' ')) addr[--len] = 0;
-    const char *sock = strncmp(addr, "unix://", 7) == 0 ? addr + 7 : addr;
-    int ok = sock[0] == '/';
-    if (ok && !can_connect(sock)) {
-      char lp[PATH_MAX];
-      snprintf(lp, sizeof lp, "%s.lock", sock);
-      ok = unlink(sock) == 0 || errno == ENOENT;
-      unlink(lp); /* the start lock of a dead daemon */
-    }
-    free(addr);
-    if (!ok) return 0;
-  }
+  /* The group's shim: alive, or gone with its socket (the last container's Shutdown ends the
+   * daemon; a killed one leaves it, removed here). */
+  if (!clear_dead_socket(b)) return 0;
   /* DeleteResponse{exit_status 2: 137, exited_at 3: Timestamp{seconds 1, nanos 2}}. */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
@@ -562,14 +599,10 @@ int main(int argc, char **argv) {
     if (!shim_alive(path)) {
       /* One daemon per group: concurrent starts (a burst of `ctr run`) queue on a lock next to
        * the socket, and all but the first find the daemon the first one started. Closing the fd
-       * releases the lock; the daemon removes the file when it exits. */
-      char lp[sizeof path + 8];
-      snprintf(lp, sizeof lp, "%s.lock", path);
+       * releases the lock; the daemon removes the file (under the lock) when it exits. */
       mkdir("/run/containerd", 0711);
       mkdir("/run/containerd/s", 0700);
-      int lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-      if (lock >= 0)
-        while (flock(lock, LOCK_EX) < 0 && errno == EINTR) {}
+      int lock = lock_group(path);
       int rc = lock >= 0 && shim_alive(path) ? 0 : (trace("spawn daemon"), spawn_daemon(argc, argv, path, ns_group));
       if (lock >= 0) close(lock);
       if (rc != 0) return 1;
@@ -586,7 +619,11 @@ int main(int argc, char **argv) {
     return fflush(stdout) == 0 ? 0 : 1;
   }
 
-  if (!a.version && a.action && strcmp(a.action, "delete") == 0 && delete_already_clean(&a)) return 0;
+  if (!a.version && a.action && strcmp(a.action, "delete") == 0) {
+    if (delete_already_clean(&a)) return 0;
+    /* The dead shim's socket goes here, under its start lock, not in Node's cleanup. */
+    clear_dead_socket(a.bundle && *a.bundle ? a.bundle : ".");
+  }
   trace("exec node");
   return exec_node(argc, argv);
 }

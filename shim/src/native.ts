@@ -41,6 +41,8 @@ export interface NativeBinding {
   pidfdWaitExit(fd: number): ExitInfo | null;
   /** close(2). */
   closeFd(fd: number): void;
+  /** flock(LOCK_EX), waiting for it: 0 or its errno. */
+  flockExclusive(fd: number): number;
   /**
    * renameat2(RENAME_EXCHANGE): swaps two existing names atomically (EINVAL where the filesystem
    * cannot). Replacing a file this way, then unlinking the old one, spares ext4 the immediate

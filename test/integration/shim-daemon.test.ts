@@ -9,11 +9,13 @@ import * as assert from 'uvu/assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
+import * as net from 'net';
 import { repoRoot } from '../../shim/src/native';
 import { readElf } from '../../shim/src/gen/elf';
 import { TtrpcClient } from '../../shim/src/ttrpc/client';
 import { decode, types } from '../../shim/src/ttrpc/proto';
+import { canConnect } from '../../shim/src/task/cleanup';
 import { makeBundle } from '../lib/rootfs';
 import { cgroupsOf, processesOf, uniqueId, withCleanup, Defer } from '../lib/shoal';
 
@@ -289,6 +291,46 @@ for (const [stage, hostSide] of [['createRuntime', true], ['createContainer', fa
       assert.equal(processesOf(id), [], 'no process of the container');
     }));
 }
+
+test("`delete` after a killed shim waits for the group's start lock and keeps the next daemon's socket", () =>
+  withCleanup(async (defer) => {
+    const e = environment(defer);
+    const id = uniqueId('shimr');
+    const bundle = makeBundle({ process: { args: ['sleep', '100'] } });
+    defer(() => fs.rmSync(bundle, { recursive: true, force: true }));
+    const { address, client } = await startShim(e, id, bundle, defer);
+    await client.invoke(TASK, 'Create', { id, bundle });
+    const { shim_pid } = await client.invoke(TASK, 'Connect', { id });
+    process.kill(shim_pid, 9);
+    while (fs.existsSync(`/proc/${shim_pid}/stat`) && !fs.readFileSync(`/proc/${shim_pid}/stat`, 'utf8').includes(') Z')) await new Promise((r) => setTimeout(r, 20));
+    const sock = address.slice('unix://'.length);
+    // A `start` of the group's next container holds the start lock while its daemon comes up
+    // (here: flock(1) holds it until the gate opens, and the test stands in for the daemon).
+    const gate = path.join(path.dirname(e.stateRoot), 'gate');
+    const ready = `${gate}.ready`;
+    const holder = spawn('flock', [`${sock}.lock`, 'sh', '-c', `touch ${ready}; i=0; while [ ! -e ${gate} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done`], { stdio: 'ignore' });
+    defer(() => void holder.kill('SIGKILL'));
+    const held = new Promise((r) => holder.on('exit', r));
+    while (!fs.existsSync(ready)) await new Promise((r) => setTimeout(r, 20));
+    // containerd's `delete` for the dead shim's container, meanwhile.
+    const del = spawn(LAUNCHER, ['-namespace', NS, '-address', e.grpc, '-publish-binary', '/bin/true', '-id', id, '-bundle', bundle, 'delete'], { cwd: bundle, env: e.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let delErr = '';
+    del.stderr!.on('data', (d) => (delErr += d));
+    const deleted = new Promise<number>((r) => del.on('exit', (code) => r(code ?? -1)));
+    // The next daemon replaces the stale socket and listens, still under the lock.
+    fs.rmSync(sock, { force: true });
+    const next = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => next.listen(sock, () => r()));
+    defer(() => new Promise<void>((r) => next.close(() => r())));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(del.exitCode, null, '`delete` waits for the start lock');
+    fs.writeFileSync(gate, '');
+    await held;
+    assert.is(await deleted, 0, delErr);
+    assert.ok(fs.existsSync(sock), "the next daemon's socket is kept");
+    assert.ok(await canConnect(sock), 'and it still accepts');
+    assert.not.ok(fs.existsSync(path.join(e.stateRoot, NS, id)), "the dead shim's container is cleaned up");
+  }));
 
 test('a slow Create (createRuntime hook) never delays State and Kill of another container', () =>
   withCleanup(async (defer) => {

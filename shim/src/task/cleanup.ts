@@ -1,8 +1,9 @@
 /*
  * `containerd-shim-shoal-v2 ... -bundle B delete`: containerd runs it when the shim is gone
  * (crashed, killed) to clean up after it. Force-kill the container through the runtime engine
- * (state root /run/containerd/shoal/<namespace>), unmount B/rootfs, remove the runtime state and
- * the dead shim's socket, and print a containerd.task.v2.DeleteResponse on stdout.
+ * (state root /run/containerd/shoal/<namespace>), unmount B/rootfs, remove the runtime state, and
+ * print a containerd.task.v2.DeleteResponse on stdout. (The launcher removed the dead shim's
+ * socket before it ran this.)
  */
 import * as fs from 'fs';
 import * as net from 'net';
@@ -95,12 +96,7 @@ export async function cleanupDeadShim(o: { id: string; namespace: string; bundle
   }
   // (init.pid: what shims before the state carried the pid left)
   for (const f of ['init.pid', 'shoal-state-root']) fs.rmSync(path.join(o.bundle, f), { force: true });
-  try {
-    const address = fs.readFileSync(path.join(o.bundle, 'address'), 'utf8').trim();
-    const sock = address.replace(/^unix:\/\//, '');
-    if (sock.startsWith('/') && !(await canConnect(sock))) for (const f of [sock, `${sock}.lock`]) fs.rmSync(f, { force: true });
-  } catch {
-    // no address file
-  }
+  // (the dead shim's socket and start lock are removed by the launcher, under that lock: a
+  // `start` may just have brought up the group's next daemon on the same path)
   return encodeDeleteResponse(pid, 128 + 9, new Date());
 }

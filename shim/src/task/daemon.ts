@@ -37,6 +37,24 @@ export function lingerMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(s) && s > 0 ? Math.round(s * 1000) : 0;
 }
 
+/**
+ * Removes the launcher's start lock of this daemon's socket (native/launcher/launcher.c,
+ * lock_group) as the launcher does: under the lock, and only the file this daemon's lock was on
+ * (a launcher that held a lock file which is no longer at the path locks again).
+ */
+function removeStartLock(sock: string): void {
+  const lockPath = `${sock}.lock`;
+  let fd = -1;
+  try {
+    fd = fs.openSync(lockPath, 'r+');
+    if (native().flockExclusive(fd) === 0 && fs.fstatSync(fd).ino === fs.statSync(lockPath).ino) fs.unlinkSync(lockPath);
+  } catch {
+    // no lock file (or it went meanwhile)
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
 /** Listens on `sock`, replacing a stale socket file; "in use" when a live shim owns it. */
 async function listenSocket(listen: (p: string) => Promise<void>, sock: string): Promise<void> {
   try {
@@ -110,8 +128,7 @@ export async function serve(f: ShimFlags): Promise<void> {
         const wait = events ? Promise.race([new Promise((r) => setTimeout(r, 2000)), (async () => { while (events.pending) await new Promise((r) => setTimeout(r, 20)); })()]) : Promise.resolve();
         void Promise.all([closed, wait])
           .finally(() => {
-            // The launcher's start lock for this socket (native/launcher): gone with the daemon.
-            fs.rmSync(`${f.socket}.lock`, { force: true });
+            removeStartLock(f.socket);
             process.exit(0);
           });
       },
