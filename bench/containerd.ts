@@ -157,9 +157,9 @@ class Bench {
 
   async setup(): Promise<void> {
     if (process.getuid?.() !== 0) throw new Error('run as root');
-    const why = this.o.containerd
-      ? ['containerd', 'ctr', 'containerd-shim-runc-v2'].map((b) => path.join(this.o.containerd, b)).filter((b) => !fs.existsSync(b)).map((b) => `${b} not found`)[0] ?? cannotRun(['runc'])
-      : cannotRun(['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc']);
+    const daemons = ['containerd', 'ctr', 'containerd-shim-runc-v2'];
+    const missing = this.o.containerd ? daemons.map((b) => path.join(this.o.containerd, b)).find((b) => !fs.existsSync(b)) : undefined;
+    const why = missing ? `${missing} not found` : cannotRun([...(this.o.containerd ? [] : daemons), 'runc']);
     if (why) throw new Error(why);
     for (const f of [path.join(this.release, 'containerd-shim-shoal-v2'), this.shoalCli, path.join(this.repo, 'build/shim.js')])
       if (!fs.existsSync(f)) throw new Error(`${f} missing: build shoal first (see bench/README.md)`);

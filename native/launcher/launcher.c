@@ -543,9 +543,6 @@ static int delete_already_clean(const struct args *a) {
   if ((size_t)snprintf(p, sizeof p, "%s/%s/%s", base, ns, a->id) >= sizeof p || lstat(p, &st) == 0) return 0;
   snprintf(p, sizeof p, "%s/rootfs", b);
   if (is_mount_root(p) != 0) return 0;
-  /* The group's shim: alive, or gone with its socket (the last container's Shutdown ends the
-   * daemon; a killed one leaves it, removed here). */
-  if (!clear_dead_socket(b)) return 0;
   /* DeleteResponse{exit_status 2: 137, exited_at 3: Timestamp{seconds 1, nanos 2}}. */
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
@@ -619,11 +616,9 @@ int main(int argc, char **argv) {
     return fflush(stdout) == 0 ? 0 : 1;
   }
 
-  if (!a.version && a.action && strcmp(a.action, "delete") == 0) {
-    if (delete_already_clean(&a)) return 0;
-    /* The dead shim's socket goes here, under its start lock, not in Node's cleanup. */
-    clear_dead_socket(a.bundle && *a.bundle ? a.bundle : ".");
-  }
+  /* A dead shim's socket goes here, under its start lock, before anything else (not in Node's
+   * cleanup); a live group shim keeps it (the last container's Shutdown ends the daemon). */
+  if (!a.version && a.action && strcmp(a.action, "delete") == 0 && clear_dead_socket(a.bundle && *a.bundle ? a.bundle : ".") && delete_already_clean(&a)) return 0;
   trace("exec node");
   return exec_node(argc, argv);
 }

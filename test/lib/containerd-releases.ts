@@ -35,13 +35,13 @@ export function releaseBin(r: ContainerdRelease): string {
  * The release's bin directory when its containerd runs here, else why not (not fetched, or a
  * binary that needs a newer C library than this Debian's).
  */
-export function usableRelease(r: ContainerdRelease): { bin: string; version: string } | { unavailable: string } {
+export function usableRelease(r: ContainerdRelease): { bin: string } | { unavailable: string } {
   const bin = releaseBin(r);
   if (!fs.existsSync(path.join(bin, 'containerd')) || !fs.existsSync(path.join(bin, 'ctr')))
     return { unavailable: `${r.name} (Debian ${r.suite}) is not fetched: run the tests through test/harness.js` };
   const v = spawnSync(path.join(bin, 'containerd'), ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (v.status !== 0) return { unavailable: `${r.name} (Debian ${r.suite}) does not run here: ${(v.stderr || v.error?.message || '').trim().split('\n')[0]}` };
-  return { bin, version: v.stdout.trim() };
+  return { bin };
 }
 
 /**
